@@ -1,0 +1,62 @@
+"""Every error leaves as RFC 7807 ProblemDetails with an NGSI-LD error type."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartcity.api.negotiation import TENANT_HEADER, problem_response
+from smartcity.core.ngsild.errors import (
+    BadRequestData,
+    InternalError,
+    InvalidRequest,
+    NgsiLdError,
+    ResourceNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+
+class MethodNotAllowed(NgsiLdError):
+    name, status, title = "MethodNotAllowed", 405, "Method not allowed"
+
+
+def _with_tenant(request: Request, response: Response) -> Response:
+    tenant = request.headers.get(TENANT_HEADER)
+    if tenant:
+        response.headers[TENANT_HEADER] = tenant
+    return response
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(NgsiLdError)
+    async def ngsi_error(request: Request, exc: NgsiLdError) -> Response:
+        return _with_tenant(request, problem_response(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return problem_response(BadRequestData(str(exc.errors())))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            error: NgsiLdError = ResourceNotFound(f"No resource at {request.url.path}")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+        else:
+            error = InvalidRequest(str(exc.detail))
+        response = problem_response(error)
+        response.status_code = exc.status_code
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(InternalError("The server failed; the error has been logged"))

@@ -1,0 +1,192 @@
+"""HTTP edge of NGSI-LD: media types, the @context Link header, bodies, tenants, options."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartcity.core.ngsild.context import CORE_CONTEXT_URL, ContextCompiler, TermMap
+from smartcity.core.ngsild.errors import (
+    BadRequestData,
+    InvalidRequest,
+    NgsiLdError,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+
+JSON, JSON_LD, GEO_JSON, MERGE_PATCH = ("application/json", "application/ld+json",
+                                        "application/geo+json", "application/merge-patch+json")
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]+)*)')
+_TENANT = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+TENANT_HEADER = "NGSILD-Tenant"
+
+
+def tenant_of(request: Request) -> str:
+    tenant = request.headers.get(TENANT_HEADER)
+    if tenant is None or tenant == "":
+        return ""
+    if not _TENANT.match(tenant):
+        raise BadRequestData(f"Invalid tenant name: {tenant!r}")
+    return tenant
+
+
+def link_context(request: Request) -> str | None:
+    """The @context URL of a JSON-LD Link header, if one is given."""
+    header = request.headers.get("link")
+    if not header:
+        return None
+    found: list[str] = []
+    for match in _LINK.finditer(header):
+        url, params = match.group(1), match.group(2)
+        if CONTEXT_REL in params:
+            found.append(url.strip())
+    if len(found) > 1:
+        raise BadRequestData("More than one JSON-LD @context Link header")
+    if not found:
+        return None
+    if not re.match(r"^https?://", found[0]):
+        raise BadRequestData(f"The @context Link must be an http(s) URL: {found[0]!r}")
+    return found[0]
+
+
+def accepted(request: Request, offered: tuple[str, ...] = (JSON, JSON_LD)) -> str:
+    """The media type to answer with, by the Accept header's preferences (406 if none fits)."""
+    header = request.headers.get("accept")
+    if not header:
+        return offered[0]
+    candidates: list[tuple[float, int, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        pieces = [p.strip() for p in part.split(";")]
+        media = pieces[0].lower()
+        quality = 1.0
+        for p in pieces[1:]:
+            if p.startswith("q="):
+                try:
+                    quality = float(p[2:])
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            continue
+        if media in ("*/*", "application/*"):
+            choice = offered[0]
+        elif media in offered:
+            choice = media
+        else:
+            continue
+        # Higher quality wins, then the more specific type, then the earlier one.
+        candidates.append((quality, int(media == choice), -index, choice))
+    if not candidates:
+        raise NotAcceptable(f"None of {header!r} can be produced; offered: {', '.join(offered)}")
+    return max(candidates)[3]
+
+
+@dataclass
+class Body:
+    data: Any
+    context: Any  # the @context the body was written with (URL, list or object), or None
+    ld: bool
+
+
+async def read_body(request: Request, max_bytes: int, *, patch: bool = False) -> Body:
+    """Parse a JSON / JSON-LD body and find its @context, after media-type checks."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    allowed = (JSON, JSON_LD, MERGE_PATCH) if patch else (JSON, JSON_LD)
+    if ctype not in allowed:
+        raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(allowed)}")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > max_bytes:
+            raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
+    if not raw:
+        raise InvalidRequest("The request body is empty")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+    link = link_context(request)
+    if ctype == JSON_LD:
+        if link is not None:
+            raise BadRequestData("application/ld+json bodies carry their @context inline, "
+                                 "not in a Link header")
+        context = _inline_context(data)
+        if context is None:
+            raise BadRequestData("An application/ld+json body needs an @context")
+        return Body(data, context, True)
+    if _has_inline_context(data):
+        raise BadRequestData("An application/json body must not hold an @context; "
+                             "use application/ld+json or a Link header")
+    return Body(data, link, False)
+
+
+def _inline_context(data: Any) -> Any:
+    if isinstance(data, dict):
+        return data.get("@context")
+    if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
+        contexts = [d.get("@context") for d in data]
+        if any(c is None for c in contexts):
+            raise BadRequestData("Every entity of an application/ld+json array needs an "
+                                 "@context")
+        return contexts[0]
+    return None
+
+
+def _has_inline_context(data: Any) -> bool:
+    if isinstance(data, dict):
+        return "@context" in data
+    return isinstance(data, list) and any(isinstance(d, dict) and "@context" in d for d in data)
+
+
+async def compile_context(compiler: ContextCompiler, context: Any) -> TermMap:
+    """A term map for the @context; compiled off the event loop when it needs fetching."""
+    if context is None:
+        return compiler.core
+    cached = compiler.cached(context)
+    if cached is not None:
+        return cached
+    return await asyncio.to_thread(compiler.compile, context)
+
+
+def parse_options(request: Request, allowed: frozenset[str]) -> set[str]:
+    options: set[str] = set()
+    for raw in request.query_params.getlist("options"):
+        for option in raw.split(","):
+            option = option.strip()
+            if option not in allowed:
+                raise BadRequestData(f"Unknown option {option!r}")
+            options.add(option)
+    return options
+
+
+def json_response(body: Any, status: int = 200, media: str = JSON, context: Any = None,
+                  headers: dict[str, str] | None = None) -> Response:
+    """A JSON body; JSON-LD gets its @context inline, plain JSON gets it as a Link header."""
+    out_headers = dict(headers or {})
+    if media == JSON_LD and context is not ...:
+        ctx = context if context is not None else CORE_CONTEXT_URL
+        if isinstance(body, dict):
+            body = {**body, "@context": ctx}
+        elif isinstance(body, list):
+            body = [{**item, "@context": ctx} if isinstance(item, dict) else item
+                    for item in body]
+    elif media in (JSON, GEO_JSON) and context is not ...:
+        url = context if isinstance(context, str) else CORE_CONTEXT_URL
+        out_headers["Link"] = f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
+    return Response(orjson.dumps(body), status_code=status, media_type=media,
+                    headers=out_headers)
+
+
+def problem_response(error: NgsiLdError) -> Response:
+    return Response(orjson.dumps(error.problem()), status_code=error.status,
+                    media_type=JSON)

@@ -1,0 +1,27 @@
+"""What the HTTP routes reach the core through: one object on the app's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from smartcity.config import Settings
+from smartcity.core.ngsild.context import ContextCompiler
+from smartcity.core.ngsild.context_registry import ContextRegistry
+from smartcity.core.ngsild.entities import EntityService
+from smartcity.core.ngsild.storage import EntityStore
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    store: EntityStore
+    entities: EntityService
+    compiler: ContextCompiler
+    contexts: ContextRegistry
+
+
+def platform_of(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform

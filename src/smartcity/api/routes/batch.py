@@ -1,0 +1,202 @@
+"""/ngsi-ld/v1/entityOperations: batch create, upsert, update, merge, delete and query."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartcity.api.negotiation import (
+    Body,
+    compile_context,
+    json_response,
+    parse_options,
+    read_body,
+    tenant_of,
+)
+from smartcity.api.platform import Platform, platform_of
+from smartcity.api.routes.entities import page_headers
+from smartcity.api.views import (
+    READ_OPTIONS,
+    entity_answer,
+    entity_media,
+    pagination,
+    render_many,
+    view_of,
+)
+from smartcity.core.ngsild.context import TermMap
+from smartcity.core.ngsild.entities import BatchResult
+from smartcity.core.ngsild.errors import BadRequestData, NgsiLdError
+from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.normalize import check_entity_id, parse_attributes, parse_entity
+from smartcity.core.ngsild.query import build_query
+
+router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["batch"])
+
+
+async def _entities(platform: Platform, body: Body, result: BatchResult, *,
+                    require_type: bool = True, merge: bool = False) -> list[Entity]:
+    """Parse each entity of a batch on its own: a bad one is reported, the others go on."""
+    if not isinstance(body.data, list):
+        raise BadRequestData("A batch body must be a JSON array")
+    if len(body.data) == 0:
+        raise BadRequestData("A batch body must not be empty")
+    parsed: list[Entity] = []
+    for item in body.data:
+        entity_id = item.get("id") if isinstance(item, dict) else None
+        try:
+            context = item.get("@context") if body.ld and isinstance(item, dict) \
+                else body.context
+            terms = await compile_context(platform.compiler, context)
+            entity = parse_entity(item, terms, require_type=require_type)
+            if merge:
+                entity["attrs"] = parse_attributes(item, terms, allow_null=True)
+        except NgsiLdError as exc:
+            result.fail(entity_id if isinstance(entity_id, str) else "", exc)
+            continue
+        parsed.append(entity)
+    return parsed
+
+
+def batch_response(result: BatchResult, *, created_status: bool = False) -> Response:
+    if result.errors:
+        return json_response({
+            "success": result.success,
+            "errors": [{"entityId": entity_id, "error": error.problem()}
+                       for entity_id, error in result.errors]}, status=207, context=...)
+    if created_status and result.created:
+        return json_response(result.created, status=201, context=...)
+    return Response(status_code=204)
+
+
+@router.post("/create", summary="Create a batch of entities")
+async def batch_create(request: Request) -> Response:
+    platform = platform_of(request)
+    tenant = tenant_of(request)
+    body = await read_body(request, platform.settings.max_body_bytes)
+    result = BatchResult()
+    entities = await _entities(platform, body, result)
+    await platform.entities.batch_create(tenant, entities, result)
+    if result.errors:
+        return batch_response(result)
+    return json_response(result.success, status=201, context=...)
+
+
+@router.post("/upsert", summary="Create or update a batch of entities")
+async def batch_upsert(request: Request) -> Response:
+    platform = platform_of(request)
+    tenant = tenant_of(request)
+    options = parse_options(request, frozenset({"replace", "update"}))
+    if len(options) > 1:
+        raise BadRequestData("Only one of options=replace and options=update may be given")
+    body = await read_body(request, platform.settings.max_body_bytes)
+    result = BatchResult()
+    entities = await _entities(platform, body, result)
+    await platform.entities.batch_upsert(tenant, entities, "update" not in options, result)
+    return batch_response(result, created_status=True)
+
+
+@router.post("/update", summary="Update attributes of a batch of entities")
+async def batch_update(request: Request) -> Response:
+    platform = platform_of(request)
+    tenant = tenant_of(request)
+    options = parse_options(request, frozenset({"noOverwrite"}))
+    body = await read_body(request, platform.settings.max_body_bytes)
+    result = BatchResult()
+    entities = await _entities(platform, body, result, require_type=False)
+    await platform.entities.batch_update(tenant, entities, "noOverwrite" not in options, result)
+    return batch_response(result)
+
+
+@router.post("/merge", summary="Merge a batch of entities")
+async def batch_merge(request: Request) -> Response:
+    platform = platform_of(request)
+    tenant = tenant_of(request)
+    body = await read_body(request, platform.settings.max_body_bytes, patch=True)
+    result = BatchResult()
+    entities = await _entities(platform, body, result, require_type=False, merge=True)
+    await platform.entities.batch_merge(tenant, entities, result)
+    return batch_response(result)
+
+
+@router.post("/delete", summary="Delete a batch of entities")
+async def batch_delete(request: Request) -> Response:
+    platform = platform_of(request)
+    tenant = tenant_of(request)
+    body = await read_body(request, platform.settings.max_body_bytes)
+    if not isinstance(body.data, list) or not body.data:
+        raise BadRequestData("A batch delete body must be a non-empty array of entity ids")
+    result = BatchResult()
+    ids: list[str] = []
+    for item in body.data:
+        try:
+            ids.append(check_entity_id(item))
+        except NgsiLdError as exc:
+            result.fail(item if isinstance(item, str) else str(item), exc)
+    await platform.entities.batch_delete(tenant, ids, result)
+    return batch_response(result)
+
+
+@router.post("/query", summary="Query entities with a Query body")
+async def batch_query(request: Request) -> Response:
+    platform = platform_of(request)
+    tenant = tenant_of(request)
+    media = entity_media(request)
+    body = await read_body(request, platform.settings.max_body_bytes)
+    terms = await compile_context(platform.compiler, body.context)
+    params = query_params(body.data, terms)
+    options = parse_options(request, READ_OPTIONS)
+    view = view_of(request, terms, options)
+    if params.get("attrs"):
+        view = replace(view, attrs=frozenset(terms.expand(a)
+                                             for a in params["attrs"].split(",")))
+    offset, limit, count = pagination(request, platform.settings.default_limit,
+                                      platform.settings.max_limit)
+    query = build_query(params, terms)
+    page = await platform.entities.query(tenant, query, offset, limit, count)
+    headers = page_headers(request, offset, limit, len(page.entities), page.total)
+    return entity_answer(request, render_many(page.entities, terms, view), media,
+                         body.context, headers)
+
+
+def query_params(data: Any, terms: TermMap) -> dict[str, Any]:
+    """A Query data type (clause 5.2.23) as the same parameters a GET query takes."""
+    if not isinstance(data, dict) or data.get("type") != "Query":
+        raise BadRequestData("The body must be a Query object with type 'Query'")
+    params: dict[str, Any] = {}
+    selectors = data.get("entities") or []
+    if not isinstance(selectors, list):
+        raise BadRequestData("entities must be an array of EntitySelector")
+    types: list[str] = []
+    ids: list[str] = []
+    for selector in selectors:
+        if not isinstance(selector, dict):
+            raise BadRequestData("Each entity selector must be an object")
+        if selector.get("type"):
+            types.append(selector["type"])
+        if selector.get("id"):
+            ids.append(selector["id"])
+        if selector.get("idPattern"):
+            params["idPattern"] = selector["idPattern"]
+    if types:
+        params["type"] = ",".join(types)
+    if ids:
+        params["id"] = ",".join(ids)
+    if data.get("attrs"):
+        if not isinstance(data["attrs"], list):
+            raise BadRequestData("attrs must be an array")
+        params["attrs"] = ",".join(data["attrs"])
+    for key in ("q", "scopeQ", "lang"):
+        if data.get(key) is not None:
+            params[key] = data[key]
+    geo_q = data.get("geoQ")
+    if geo_q is not None:
+        if not isinstance(geo_q, dict):
+            raise BadRequestData("geoQ must be an object")
+        params.update(georel=geo_q.get("georel"), geometry=geo_q.get("geometry"),
+                      coordinates=geo_q.get("coordinates"),
+                      geoproperty=geo_q.get("geoproperty"))
+    return params

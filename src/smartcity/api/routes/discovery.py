@@ -1,0 +1,112 @@
+"""/ngsi-ld/v1/types and /attributes: what kinds of entities and attributes exist."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartcity.api.negotiation import (
+    JSON,
+    JSON_LD,
+    accepted,
+    compile_context,
+    json_response,
+    link_context,
+    tenant_of,
+)
+from smartcity.api.platform import platform_of
+from smartcity.core.ngsild.context import TermMap
+from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
+
+router = APIRouter(prefix="/ngsi-ld/v1", tags=["discovery"])
+
+
+async def _setup(request: Request) -> tuple[Any, str, str, TermMap, Any, bool]:
+    platform = platform_of(request)
+    media = accepted(request, (JSON, JSON_LD))
+    context = link_context(request)
+    terms = await compile_context(platform.compiler, context)
+    detailed = request.query_params.get("details")
+    if detailed not in (None, "true", "false"):
+        raise BadRequestData("details must be true or false")
+    return platform, tenant_of(request), media, terms, context, detailed == "true"
+
+
+def _kinds(kinds: set[str]) -> list[str]:
+    return sorted(kinds)
+
+
+@router.get("/types", summary="Available entity types")
+async def list_types(request: Request) -> Response:
+    platform, tenant, media, terms, context, detailed = await _setup(request)
+    types = await platform.store.type_attributes(tenant)
+    if detailed:
+        body: Any = [{"id": iri, "type": "EntityType", "typeName": terms.compact(iri),
+                      "attributeNames": sorted(terms.compact(a) for a in attrs)}
+                     for iri, attrs in sorted(types.items())]
+    else:
+        body = {"id": f"urn:ngsi-ld:EntityTypeList:{uuid.uuid4()}", "type": "EntityTypeList",
+                "typeList": sorted(terms.compact(iri) for iri in types)}
+    return json_response(body, media=media, context=context)
+
+
+@router.get("/types/{type_name:path}", summary="Information on one entity type")
+async def type_info(type_name: str, request: Request) -> Response:
+    platform, tenant, media, terms, context, _ = await _setup(request)
+    iri = terms.expand(type_name)
+    types = await platform.store.type_attributes(tenant)
+    if iri not in types:
+        raise ResourceNotFound(f"No entity of type {type_name}")
+    counts = await platform.store.type_counts(tenant)
+    body = {"id": iri, "type": "EntityTypeInfo", "typeName": terms.compact(iri),
+            "entityCount": counts.get(iri, 0),
+            "attributeDetails": [
+                {"id": attr, "type": "Attribute", "attributeName": terms.compact(attr),
+                 "attributeTypes": _kinds(kinds)}
+                for attr, kinds in sorted(types[iri].items())]}
+    return json_response(body, media=media, context=context)
+
+
+def _attribute_index(types: dict[str, dict[str, set[str]]]) -> dict[str, tuple[set[str],
+                                                                                 set[str]]]:
+    """attribute IRI -> (kinds, type IRIs having it)."""
+    index: dict[str, tuple[set[str], set[str]]] = {}
+    for type_iri, attrs in types.items():
+        for attr, kinds in attrs.items():
+            entry = index.setdefault(attr, (set(), set()))
+            entry[0].update(kinds)
+            entry[1].add(type_iri)
+    return index
+
+
+@router.get("/attributes", summary="Available attributes")
+async def list_attributes(request: Request) -> Response:
+    platform, tenant, media, terms, context, detailed = await _setup(request)
+    index = _attribute_index(await platform.store.type_attributes(tenant))
+    if detailed:
+        body: Any = [{"id": attr, "type": "Attribute", "attributeName": terms.compact(attr),
+                      "typeNames": sorted(terms.compact(t) for t in types)}
+                     for attr, (_, types) in sorted(index.items())]
+    else:
+        body = {"id": f"urn:ngsi-ld:AttributeList:{uuid.uuid4()}", "type": "AttributeList",
+                "attributeList": sorted(terms.compact(a) for a in index)}
+    return json_response(body, media=media, context=context)
+
+
+@router.get("/attributes/{attr_name:path}", summary="Information on one attribute")
+async def attribute_info(attr_name: str, request: Request) -> Response:
+    platform, tenant, media, terms, context, _ = await _setup(request)
+    iri = terms.expand(attr_name)
+    index = _attribute_index(await platform.store.type_attributes(tenant))
+    if iri not in index:
+        raise ResourceNotFound(f"No attribute {attr_name}")
+    kinds, types = index[iri]
+    counts = await platform.store.attribute_counts(tenant)
+    body = {"id": iri, "type": "Attribute", "attributeName": terms.compact(iri),
+            "attributeCount": counts.get(iri, 0), "attributeTypes": _kinds(kinds),
+            "typeNames": sorted(terms.compact(t) for t in types)}
+    return json_response(body, media=media, context=context)

@@ -1,0 +1,120 @@
+"""The ASGI application: wires settings, store, core services and routes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from smartcity import __version__
+from smartcity.api import errors
+from smartcity.api.negotiation import TENANT_HEADER
+from smartcity.api.platform import Platform
+from smartcity.api.routes import batch, contexts, discovery, entities, landing
+from smartcity.config import Settings
+from smartcity.core.clock import SystemClock, timestamp
+from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
+from smartcity.core.ngsild.context_registry import ContextRegistry
+from smartcity.core.ngsild.entities import EntityService
+from smartcity.core.ngsild.errors import LdContextNotAvailable
+from smartcity.store.sqlite import SqliteStore
+
+MAX_CONTEXT_BYTES = 1024 * 1024
+
+
+def context_fetcher(timeout: float):
+    """Fetch a user @context over HTTP, bounded in time and size."""
+    client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
+                          follow_redirects=True,
+                          headers={"Accept": "application/ld+json, application/json"})
+
+    def fetch(url: str) -> Any:
+        if not url.startswith(("http://", "https://")):
+            raise LdContextNotAvailable(f"Cannot fetch @context {url}: not an http(s) URL")
+        response = client.get(url)
+        if response.status_code != 200:
+            raise LdContextNotAvailable(f"@context {url} answered {response.status_code}")
+        if len(response.content) > MAX_CONTEXT_BYTES:
+            raise LdContextNotAvailable(f"@context {url} is too large")
+        return orjson.loads(response.content)
+    return fetch
+
+
+class EdgeMiddleware:
+    """Path and header conventions for every request.
+
+    A trailing slash names the same resource (``/entities/`` is ``/entities``), and the
+    NGSILD-Tenant request header is echoed on the response (clause 6.3.14).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/",
+                     "raw_path": scope.get("raw_path", b"").rstrip(b"/") or b"/"}
+        tenant = next((v for k, v in scope["headers"] if k == b"ngsild-tenant"), None)
+        if not tenant:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_tenant(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != b"ngsild-tenant"]
+                message["headers"] = [*headers, (TENANT_HEADER.lower().encode(), tenant)]
+            await send(message)
+        await self.app(scope, receive, send_with_tenant)
+
+
+def build_platform(settings: Settings) -> Platform:
+    store = SqliteStore(settings.db)
+    clock = SystemClock()
+    background: set[asyncio.Task[Any]] = set()
+    loop = asyncio.get_event_loop()
+
+    def run_soon(coro: Coroutine[Any, Any, None]) -> None:
+        def start() -> None:
+            task = loop.create_task(coro)
+            background.add(task)
+            task.add_done_callback(background.discard)
+        loop.call_soon_threadsafe(start)
+
+    registry = ContextRegistry(lambda: timestamp(clock.now()),
+                               persist=lambda record: run_soon(store.save_context(record)),
+                               forget=lambda local_id: run_soon(store.delete_context(local_id)))
+    fetch = context_fetcher(settings.context_fetch_timeout) if settings.fetch_contexts else None
+    documents = ContextDocuments(fetch=fetch, lookup=registry.lookup, on_fetched=registry.cache)
+    return Platform(settings=settings, store=store,
+                    entities=EntityService(store, clock=clock),
+                    compiler=ContextCompiler(documents), contexts=registry)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = build_platform(settings)
+        platform.contexts.load(await platform.store.contexts())
+        app.state.platform = platform
+        yield
+        await platform.store.close()
+
+    app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,
+                  description="NGSI-LD context broker and city platform")
+    errors.install(app)
+    for module in (landing, entities, batch, discovery, contexts):
+        app.include_router(module.router)
+    app.add_middleware(EdgeMiddleware)
+    return app

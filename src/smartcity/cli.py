@@ -1,0 +1,52 @@
+"""The `smartcity` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from smartcity import __version__
+from smartcity.config import load_settings
+
+app = typer.Typer(help="smartcity: an open platform for a smart and connected city.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"smartcity {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False
+         ) -> None:
+    """smartcity: NGSI-LD context broker and city platform."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    db: Annotated[str | None, typer.Option(help="SQLite database file.")] = None,
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                help="Settings file (TOML or JSON).")] = None,
+) -> None:
+    """Run the platform: the NGSI-LD API under /ngsi-ld/v1/."""
+    import uvicorn
+
+    from smartcity.app import create_app
+
+    try:
+        settings = load_settings(config, host=host, port=port, db=db)
+    except (ValidationError, ValueError) as exc:
+        typer.echo(f"Invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"smartcity {__version__} on http://{settings.host}:{settings.port}/ "
+               f"(database {settings.db})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=False)

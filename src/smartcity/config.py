@@ -1,0 +1,39 @@
+"""Settings: built once (from the command line, a config file and SMARTCITY_* variables)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTCITY_", frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    db: str = Field("smartcity.db", description="SQLite file, or ':memory:'")
+    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    default_limit: int = Field(20, gt=0)
+    max_limit: int = Field(1000, gt=0)
+    fetch_contexts: bool = Field(True, description="fetch user @context URLs over HTTP")
+    context_fetch_timeout: float = Field(3.0, gt=0)
+    log_level: str = "info"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a JSON config file, overridden by explicit values."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        raw = config_file.read_bytes()
+        try:
+            values.update(tomllib.loads(raw.decode()) if config_file.suffix == ".toml"
+                          else orjson.loads(raw))
+        except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{config_file} cannot be read: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

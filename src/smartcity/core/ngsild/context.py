@@ -1,0 +1,245 @@
+"""JSON-LD @context handling: every @context is compiled once into a term map.
+
+pyld does the full JSON-LD context processing (protected terms, prefixes, @vocab,
+remote and nested contexts); the result is flattened into plain dicts so that
+expanding or compacting an entity's terms is a dictionary look-up, not a JSON-LD
+algorithm run per entity.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import orjson
+from pyld import jsonld
+
+from smartcity.core.ngsild.errors import BadRequestData, InvalidRequest, LdContextNotAvailable
+
+CORE_CONTEXT_URL = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
+NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
+DEFAULT_VOCAB = NGSI_LD + "default-context/"
+_CORE_URL = re.compile(r"^https?://uri\.etsi\.org/ngsi-ld/v1/ngsi-ld-core-context(-v1\.\d+)?\.jsonld$")
+_DATA_INTEGRITY_URL = "https://w3id.org/security/data-integrity/v2"
+_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+Fetch = Callable[[str], Any]
+"""Fetches a remote @context document by URL; returns the parsed JSON or raises."""
+
+
+def _bundled(name: str) -> dict[str, Any]:
+    data = resources.files("smartcity.data").joinpath("contexts", name).read_bytes()
+    return orjson.loads(data)
+
+
+CORE_CONTEXT: dict[str, Any] = _bundled("ngsi-ld-core-context-v1.9.jsonld")
+_DATA_INTEGRITY: dict[str, Any] = _bundled("w3id-security-data-integrity-v2.jsonld")
+
+
+def is_core_context(url: str) -> bool:
+    return bool(_CORE_URL.match(url))
+
+
+def bundled_document(url: str) -> dict[str, Any] | None:
+    """The bundled copy of a well-known @context URL, if it is one."""
+    if is_core_context(url):
+        return CORE_CONTEXT
+    if url.rstrip("/") == _DATA_INTEGRITY_URL:
+        return _DATA_INTEGRITY
+    return None
+
+
+@dataclass
+class TermMap:
+    """A compiled @context: term <-> IRI, with memoised look-ups."""
+
+    context: list[Any]
+    terms: dict[str, str]
+    prefixes: dict[str, str]
+    vocab: str | None
+    inverse: dict[str, str]
+    _expanded: dict[str, str] = field(default_factory=dict, repr=False)
+    _compacted: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def expand(self, term: str) -> str:
+        """Vocabulary-relative IRI expansion of an attribute or type name."""
+        iri = self._expanded.get(term)
+        if iri is None:
+            iri = self._expand(term)
+            if len(self._expanded) < 100_000:
+                self._expanded[term] = iri
+        return iri
+
+    def _expand(self, term: str) -> str:
+        mapped = self.terms.get(term)
+        if mapped is not None:
+            return mapped
+        if ":" in term:
+            prefix, _, suffix = term.partition(":")
+            if prefix in self.prefixes and not suffix.startswith("//"):
+                return self.prefixes[prefix] + suffix
+            if _IRI.match(term):
+                return term
+        return (self.vocab or "") + term
+
+    def compact(self, iri: str) -> str:
+        """The shortest name this context gives an IRI (the IRI itself if none)."""
+        term = self._compacted.get(iri)
+        if term is None:
+            term = self._compact(iri)
+            if len(self._compacted) < 100_000:
+                self._compacted[iri] = term
+        return term
+
+    def _compact(self, iri: str) -> str:
+        term = self.inverse.get(iri)
+        if term is not None:
+            return term
+        if self.vocab and iri.startswith(self.vocab):
+            rest = iri[len(self.vocab):]
+            if rest and rest not in self.terms and ":" not in rest:
+                return rest
+        best: str | None = None
+        for prefix, base in self.prefixes.items():
+            if iri.startswith(base) and len(iri) > len(base):
+                candidate = f"{prefix}:{iri[len(base):]}"
+                if best is None or (len(candidate), candidate) < (len(best), best):
+                    best = candidate
+        return best or iri
+
+
+def _flatten(active: Any, context: list[Any]) -> TermMap:
+    terms: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
+    for term, definition in active["mappings"].items():
+        iri = definition.get("@id") if definition else None
+        if not iri or iri.startswith("@") or definition.get("reverse"):
+            continue
+        terms[term] = iri
+        if definition.get("_prefix") or (":" not in term and iri[-1:] in "/#:"):
+            prefixes[term] = iri
+    inverse: dict[str, str] = {}
+    for term, iri in sorted(terms.items(), key=lambda kv: (len(kv[0]), kv[0]), reverse=True):
+        inverse[iri] = term
+    return TermMap(context=context, terms=terms, prefixes=prefixes,
+                   vocab=active.get("@vocab"), inverse=inverse)
+
+
+def context_list(context: Any) -> list[Any]:
+    """Normalise a @context value to a list that ends with the core context."""
+    items = list(context) if isinstance(context, list) else [] if context is None else [context]
+    for item in items:
+        if not isinstance(item, str | dict):
+            raise BadRequestData(f"Invalid @context member: {item!r}")
+    return items
+
+
+class ContextCompiler:
+    """Compiles @context values into term maps, caching both documents and results.
+
+    ``fetch`` loads user contexts given by URL; it runs at most once per URL
+    (the registry keeps the document) and its failures become LdContextNotAvailable.
+    """
+
+    def __init__(self, documents: ContextDocuments, max_cached: int = 512) -> None:
+        self.documents = documents
+        self._compiled: OrderedDict[bytes, TermMap] = OrderedDict()
+        self._max = max_cached
+        self._lock = threading.Lock()
+        self.core = self.compile(None)
+
+    def cached(self, context: Any) -> TermMap | None:
+        """A term map already compiled for this @context, without any I/O."""
+        try:
+            key = orjson.dumps(context)
+        except TypeError:
+            return None
+        with self._lock:
+            hit = self._compiled.get(key)
+            if hit is not None:
+                self._compiled.move_to_end(key)
+            return hit
+
+    def compile(self, context: Any) -> TermMap:
+        """Compile a @context (URL, object or list); may fetch remote documents."""
+        hit = self.cached(context)
+        if hit is not None:
+            return hit
+        items = context_list(context)
+        processor = jsonld.JsonLdProcessor()
+        options = {"documentLoader": self._load, "base": "",
+                   "contextResolver": jsonld.ContextResolver({}, self._load)}
+        # The core context goes last: its protected terms win over user definitions.
+        try:
+            active = processor.process_context(
+                {"mappings": {}, "processingMode": "json-ld-1.1"},
+                [*items, CORE_CONTEXT_URL], options)
+        except jsonld.JsonLdError as exc:
+            raise self._translate(exc) from None
+        compiled = _flatten(active, items)
+        key = orjson.dumps(context)
+        with self._lock:
+            self._compiled[key] = compiled
+            if len(self._compiled) > self._max:
+                self._compiled.popitem(last=False)
+        return compiled
+
+    def forget(self) -> None:
+        """Drop compiled maps (after a hosted or cached @context changed)."""
+        with self._lock:
+            self._compiled.clear()
+        self.core = self.compile(None)
+
+    def _load(self, url: str, options: Any = None) -> dict[str, Any]:
+        return {"contextUrl": None, "documentUrl": url, "document": self.documents.get(url)}
+
+    @staticmethod
+    def _translate(exc: jsonld.JsonLdError) -> Exception:
+        cause: Any = exc
+        while cause is not None:
+            if isinstance(cause, LdContextNotAvailable):
+                return cause
+            cause = getattr(cause, "cause", None) or getattr(cause, "__cause__", None)
+        code = getattr(exc, "code", "") or ""
+        if "loading" in code:
+            return LdContextNotAvailable(f"@context could not be loaded: {exc}")
+        return InvalidRequest(f"Invalid @context: {code or exc}")
+
+
+class ContextDocuments:
+    """Where @context documents come from: bundled, hosted here, or fetched once."""
+
+    def __init__(self, fetch: Fetch | None = None, lookup: Callable[[str], Any] | None = None,
+                 on_fetched: Callable[[str, Any], None] | None = None) -> None:
+        self._fetch = fetch
+        self._lookup = lookup
+        self._on_fetched = on_fetched
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> Any:
+        doc = bundled_document(url)
+        if doc is not None:
+            return doc
+        if self._lookup is not None:
+            doc = self._lookup(url)
+            if doc is not None:
+                return doc
+        if self._fetch is None:
+            raise LdContextNotAvailable(f"@context {url} is not known and fetching is disabled")
+        with self._lock:
+            try:
+                doc = self._fetch(url)
+            except LdContextNotAvailable:
+                raise
+            except Exception as exc:
+                raise LdContextNotAvailable(f"@context {url} could not be fetched: {exc}") from None
+            if not isinstance(doc, dict) or "@context" not in doc:
+                raise LdContextNotAvailable(f"{url} does not hold a JSON-LD @context")
+            if self._on_fetched is not None:
+                self._on_fetched(url, doc)
+        return doc

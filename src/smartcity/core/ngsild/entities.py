@@ -1,0 +1,247 @@
+"""The entity service: NGSI-LD operations over a store, announcing every change.
+
+Inputs are already parsed into the internal form (see ``model``); outputs are
+internal entities. Single-entity writes are all or nothing; batch writes commit
+the valid items in one transaction and report the others one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from smartcity.core.clock import Clock, SystemClock, timestamp
+from smartcity.core.events import EntityChange, EventBus, LocalEventBus
+from smartcity.core.ngsild import mutations
+from smartcity.core.ngsild.errors import AlreadyExists, Conflict, NgsiLdError, ResourceNotFound
+from smartcity.core.ngsild.model import Entity, Instance
+from smartcity.core.ngsild.mutations import AttrOutcome
+from smartcity.core.ngsild.query import EntityQuery
+from smartcity.core.ngsild.storage import EntityStore, Page, Write
+
+_RETRIES = 5
+
+
+@dataclass
+class BatchResult:
+    success: list[str] = field(default_factory=list)
+    errors: list[tuple[str, NgsiLdError]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+    def fail(self, entity_id: str, error: NgsiLdError) -> None:
+        self.errors.append((entity_id, error))
+
+
+class EntityService:
+    def __init__(self, store: EntityStore, bus: EventBus | None = None,
+                 clock: Clock | None = None) -> None:
+        self.store = store
+        self.bus = bus or LocalEventBus()
+        self.clock = clock or SystemClock()
+
+    def now(self) -> str:
+        return timestamp(self.clock.now())
+
+    # -- single entity -------------------------------------------------------
+    async def create(self, tenant: str, entity: Entity) -> Entity:
+        now = self.now()
+        stored = mutations.new_entity(entity, now)
+        await self.store.write(tenant, [Write("insert", stored["id"], stored)])
+        await self._announce(tenant, [("created", stored, None)], now)
+        return stored
+
+    async def retrieve(self, tenant: str, entity_id: str) -> Entity:
+        entity = await self.store.get(tenant, entity_id)
+        if entity is None:
+            raise ResourceNotFound(f"Entity {entity_id} does not exist")
+        return entity
+
+    async def query(self, tenant: str, query: EntityQuery, offset: int, limit: int,
+                    count: bool) -> Page:
+        return await self.store.query(tenant, query.selection, query.predicate, offset, limit,
+                                      count)
+
+    async def delete(self, tenant: str, entity_id: str) -> None:
+        stored = await self.retrieve(tenant, entity_id)
+        now = self.now()
+        await self.store.write(tenant, [Write("delete", entity_id)])
+        await self._announce(tenant, [("deleted", None, stored)], now)
+
+    async def replace(self, tenant: str, entity_id: str, entity: Entity) -> None:
+        await self._modify(tenant, entity_id,
+                           lambda stored, now: mutations.replace_entity(stored, entity, now))
+
+    async def merge(self, tenant: str, entity_id: str, patch: Entity) -> None:
+        await self._modify(tenant, entity_id,
+                           lambda stored, now: mutations.merge_entity(stored, patch, now))
+
+    async def append_attributes(self, tenant: str, entity_id: str,
+                                attrs: dict[str, list[Instance]], overwrite: bool
+                                ) -> AttrOutcome:
+        outcome = AttrOutcome()
+
+        def apply(stored: Entity, now: str) -> Entity:
+            nonlocal outcome
+            result, outcome = mutations.append_attributes(stored, attrs, now, overwrite=overwrite)
+            return result
+        await self._modify(tenant, entity_id, apply)
+        return outcome
+
+    async def update_attributes(self, tenant: str, entity_id: str,
+                                attrs: dict[str, list[Instance]]) -> AttrOutcome:
+        outcome = AttrOutcome()
+
+        def apply(stored: Entity, now: str) -> Entity:
+            nonlocal outcome
+            result, outcome = mutations.update_attributes(stored, attrs, now)
+            return result
+        await self._modify(tenant, entity_id, apply)
+        return outcome
+
+    async def partial_update(self, tenant: str, entity_id: str, iri: str,
+                             fragment: list[Instance]) -> None:
+        await self._modify(tenant, entity_id, lambda stored, now: mutations.partial_update(
+            stored, iri, fragment, now))
+
+    async def replace_attribute(self, tenant: str, entity_id: str, iri: str,
+                                instances: list[Instance]) -> None:
+        await self._modify(tenant, entity_id, lambda stored, now: mutations.replace_attribute(
+            stored, iri, instances, now))
+
+    async def delete_attribute(self, tenant: str, entity_id: str, iri: str,
+                               dataset_id: str | None, delete_all: bool) -> None:
+        await self._modify(tenant, entity_id, lambda stored, now: mutations.delete_attribute(
+            stored, iri, dataset_id, delete_all, now))
+
+    async def _modify(self, tenant: str, entity_id: str,
+                      change: Callable[[Entity, str], Entity]) -> Entity:
+        for _ in range(_RETRIES):
+            stored = await self.retrieve(tenant, entity_id)
+            now = self.now()
+            result = change(stored, now)
+            if result == stored:
+                return stored
+            try:
+                await self.store.write(tenant, [Write("replace", entity_id, result,
+                                                      expect=stored["modifiedAt"])])
+            except Conflict:
+                continue
+            await self._announce(tenant, [("updated", result, stored)], now)
+            return result
+        raise Conflict(f"Entity {entity_id} kept changing; try again")
+
+    # -- batches -------------------------------------------------------------
+    async def batch_create(self, tenant: str, entities: Sequence[Entity],
+                           result: BatchResult) -> BatchResult:
+        existing = await self.store.get_many(tenant, [e["id"] for e in entities])
+        now = self.now()
+        writes: list[Write] = []
+        changes: list[tuple[str, Entity | None, Entity | None]] = []
+        seen: set[str] = set()
+        for entity in entities:
+            entity_id = entity["id"]
+            if entity_id in existing or entity_id in seen:
+                result.fail(entity_id, AlreadyExists(f"Entity {entity_id} already exists"))
+                continue
+            seen.add(entity_id)
+            stored = mutations.new_entity(entity, now)
+            writes.append(Write("insert", entity_id, stored))
+            changes.append(("created", stored, None))
+            result.success.append(entity_id)
+            result.created.append(entity_id)
+        await self._commit(tenant, writes, changes, now)
+        return result
+
+    async def batch_upsert(self, tenant: str, entities: Sequence[Entity], replace: bool,
+                           result: BatchResult) -> BatchResult:
+        def apply(stored: Entity | None, entity: Entity, now: str) -> Entity:
+            if stored is None:
+                return mutations.new_entity(entity, now)
+            if replace:
+                return mutations.replace_entity(stored, entity, now)
+            merged, _ = mutations.append_attributes(stored, entity["attrs"], now)
+            return merged
+        return await self._batch_modify(tenant, entities, apply, result, create=True)
+
+    async def batch_update(self, tenant: str, entities: Sequence[Entity], overwrite: bool,
+                           result: BatchResult) -> BatchResult:
+        def apply(stored: Entity | None, entity: Entity, now: str) -> Entity:
+            assert stored is not None
+            merged, _ = mutations.append_attributes(stored, entity["attrs"], now,
+                                                          overwrite=overwrite)
+            return merged
+        return await self._batch_modify(tenant, entities, apply, result, create=False)
+
+    async def batch_merge(self, tenant: str, entities: Sequence[Entity],
+                          result: BatchResult) -> BatchResult:
+        def apply(stored: Entity | None, entity: Entity, now: str) -> Entity:
+            assert stored is not None
+            return mutations.merge_entity(stored, entity, now)
+        return await self._batch_modify(tenant, entities, apply, result, create=False)
+
+    async def batch_delete(self, tenant: str, entity_ids: Sequence[str],
+                           result: BatchResult) -> BatchResult:
+        existing = await self.store.get_many(tenant, entity_ids)
+        now = self.now()
+        writes: list[Write] = []
+        changes: list[tuple[str, Entity | None, Entity | None]] = []
+        for entity_id in dict.fromkeys(entity_ids):
+            stored = existing.get(entity_id)
+            if stored is None:
+                result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
+                continue
+            writes.append(Write("delete", entity_id))
+            changes.append(("deleted", None, stored))
+            result.success.append(entity_id)
+        await self._commit(tenant, writes, changes, now)
+        return result
+
+    async def _batch_modify(self, tenant: str, entities: Sequence[Entity],
+                            apply: Callable[[Entity | None, Entity, str], Entity],
+                            result: BatchResult, *, create: bool) -> BatchResult:
+        existing = await self.store.get_many(tenant, [e["id"] for e in entities])
+        now = self.now()
+        current: dict[str, Entity] = dict(existing)
+        order: list[str] = []
+        for entity in entities:
+            entity_id = entity["id"]
+            stored = current.get(entity_id)
+            if stored is None and not create:
+                result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
+                continue
+            try:
+                current[entity_id] = apply(stored, entity, now)
+            except NgsiLdError as exc:
+                result.fail(entity_id, exc)
+                continue
+            if entity_id not in order:
+                order.append(entity_id)
+        writes: list[Write] = []
+        changes: list[tuple[str, Entity | None, Entity | None]] = []
+        for entity_id in order:
+            before = existing.get(entity_id)
+            after = current[entity_id]
+            if before is None:
+                writes.append(Write("insert", entity_id, after))
+                changes.append(("created", after, None))
+                result.created.append(entity_id)
+            else:
+                writes.append(Write("replace", entity_id, after, expect=before["modifiedAt"]))
+                changes.append(("updated", after, before))
+            result.success.append(entity_id)
+        await self._commit(tenant, writes, changes, now)
+        return result
+
+    async def _commit(self, tenant: str, writes: list[Write],
+                      changes: list[tuple[str, Entity | None, Entity | None]], now: str) -> None:
+        if writes:
+            await self.store.write(tenant, writes)
+            await self._announce(tenant, changes, now)
+
+    async def _announce(self, tenant: str,
+                        changes: Sequence[tuple[Any, Entity | None, Entity | None]],
+                        now: str) -> None:
+        await self.bus.publish([
+            EntityChange(kind, tenant, (entity or previous or {})["id"], entity, previous, now)
+            for kind, entity, previous in changes])

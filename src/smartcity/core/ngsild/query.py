@@ -1,0 +1,153 @@
+"""Entity queries: from request parameters to a store selection plus a predicate."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from smartcity.core.ngsild import geo
+from smartcity.core.ngsild.context import TermMap
+from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.normalize import check_entity_id, check_name
+from smartcity.core.ngsild.query_language import compile_q, parse_q
+from smartcity.core.ngsild.scope_query import parse_scope_q
+from smartcity.core.ngsild.storage import Predicate, Selection
+
+_TYPE_TOKEN = re.compile(r"\s*([(),|;]|[^(),|;\s]+)")
+MAX_ID_PATTERN = 512
+
+
+def parse_type_expression(text: str, expand: Callable[[str], str]) -> tuple[frozenset[str], ...]:
+    """An NGSI-LD type expression as a disjunction of conjunctions of type IRIs.
+
+    ``,`` and ``|`` are OR, ``;`` is AND (binding tighter), parentheses group.
+    """
+    tokens = [m.group(1) for m in _TYPE_TOKEN.finditer(text)]
+    if "".join(tokens) != re.sub(r"\s+", "", text) or not tokens:
+        raise BadRequestData(f"Invalid type expression: {text!r}")
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def disjunction() -> list[frozenset[str]]:
+        terms = conjunction()
+        while peek() in (",", "|"):
+            take()
+            terms = terms + conjunction()
+        return terms
+
+    def conjunction() -> list[frozenset[str]]:
+        terms = atom()
+        while peek() == ";":
+            take()
+            right = atom()
+            terms = [a | b for a in terms for b in right]
+        return terms
+
+    def atom() -> list[frozenset[str]]:
+        token = peek()
+        if token == "(":
+            take()
+            inner = disjunction()
+            if peek() != ")":
+                raise BadRequestData(f"Unbalanced parentheses in type expression: {text!r}")
+            take()
+            return inner
+        if token is None or token in "(),|;":
+            raise BadRequestData(f"Invalid type expression: {text!r}")
+        return [frozenset({expand(check_name(take(), "Entity type"))})]
+
+    result = disjunction()
+    if pos != len(tokens):
+        raise BadRequestData(f"Invalid type expression: {text!r}")
+    return tuple(dict.fromkeys(result))
+
+
+def split_list(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    items = [item.strip() for item in text.split(",")]
+    if any(not item for item in items):
+        raise BadRequestData(f"Empty item in list: {text!r}")
+    return items
+
+
+@dataclass(frozen=True)
+class EntityQuery:
+    selection: Selection
+    predicate: Predicate | None
+    attrs: frozenset[str] | None
+
+
+def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool = False
+                ) -> EntityQuery:
+    """Turn query parameters (type, id, idPattern, attrs, q, scopeQ, geo-query) into a query.
+
+    ``params`` values are strings as they come from a URL, except ``coordinates``,
+    which may already be parsed (POST /entityOperations/query, subscriptions).
+    """
+    types = parse_type_expression(params["type"], terms.expand) \
+        if params.get("type") not in (None, "") else None
+    ids = tuple(split_list(params.get("id"))) or None
+    for entity_id in ids or ():
+        check_entity_id(entity_id)
+    attrs = frozenset(terms.expand(check_name(a)) for a in split_list(params.get("attrs"))) \
+        or None
+    geo_query = geo.parse_geo_query(params.get("georel"), params.get("geometry"),
+                                    params.get("coordinates"), params.get("geoproperty"))
+    if require_filter and not (types or ids or params.get("idPattern") or attrs
+                               or params.get("q") or geo_query):
+        raise BadRequestData("A query needs at least one of type, id, idPattern, attrs, q "
+                             "or a geo-query")
+    checks: list[Predicate] = []
+    if params.get("idPattern"):
+        checks.append(_id_pattern(params["idPattern"]))
+    if params.get("q"):
+        checks.append(compile_q(parse_q(params["q"]), terms.expand))
+    if params.get("scopeQ"):
+        checks.append(_scope_check(params["scopeQ"]))
+    bbox = None
+    if geo_query is not None:
+        geoproperty = terms.expand(geo_query.geoproperty)
+        box = geo_query.bbox()
+        if box is not None:
+            bbox = (geoproperty, box)
+        checks.append(_geo_check(geo_query, geoproperty))
+    predicate: Predicate | None = None
+    if len(checks) == 1:
+        predicate = checks[0]
+    elif checks:
+        predicate = lambda entity: all(check(entity) for check in checks)  # noqa: E731
+    return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox), predicate, attrs)
+
+
+def _id_pattern(pattern: str) -> Predicate:
+    if len(pattern) > MAX_ID_PATTERN:
+        raise BadRequestData("idPattern is too long")
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from None
+    return lambda entity: regex.search(entity["id"]) is not None
+
+
+def _scope_check(text: str) -> Predicate:
+    matches = parse_scope_q(text)
+    return lambda entity: matches(entity.get("scope"))
+
+
+def _geo_check(query: geo.GeoQuery, geoproperty: str) -> Predicate:
+    def check(entity: Entity) -> bool:
+        return any(query.matches(inst["value"])
+                   for inst in entity["attrs"].get(geoproperty, ())
+                   if isinstance(inst.get("value"), dict))
+    return check

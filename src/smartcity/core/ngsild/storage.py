@@ -1,0 +1,85 @@
+"""The storage interface the core writes and reads through.
+
+Backends (SQLite embedded, PostgreSQL in production) implement ``EntityStore``;
+the core never sees SQL. A query hands the store what its indexes can narrow
+(tenant, types, ids, attribute presence, a bounding box) plus a predicate for the
+rest; the store applies the predicate while it reads, so pagination and counts
+are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from smartcity.core.ngsild.model import Entity
+
+DEFAULT_TENANT = ""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One change in a write transaction.
+
+    ``expect`` is the ``modifiedAt`` the writer read: a store answers ``Conflict``
+    when the row changed since (optimistic concurrency across workers).
+    """
+
+    op: Literal["insert", "replace", "delete"]
+    entity_id: str
+    entity: Entity | None = None
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a store can narrow with its indexes before the predicate runs.
+
+    ``types`` is a disjunction of conjunctions of type IRIs (NGSI-LD type
+    expressions); ``attrs`` keeps entities that have at least one of the attributes;
+    ``bbox`` = (geoproperty IRI, (minx, miny, maxx, maxy)).
+    """
+
+    types: tuple[frozenset[str], ...] | None = None
+    ids: tuple[str, ...] | None = None
+    attrs: frozenset[str] | None = None
+    bbox: tuple[str, tuple[float, float, float, float]] | None = None
+
+
+Predicate = Callable[[Entity], bool]
+
+
+@dataclass(frozen=True)
+class Page:
+    entities: list[Entity]
+    total: int | None
+
+
+class EntityStore(Protocol):
+    async def get(self, tenant: str, entity_id: str) -> Entity | None: ...
+
+    async def get_many(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
+
+    async def write(self, tenant: str, writes: Sequence[Write]) -> None:
+        """Apply all writes in one transaction; raise AlreadyExists/Conflict/ResourceNotFound."""
+
+    async def query(self, tenant: str, selection: Selection, predicate: Predicate | None,
+                    offset: int, limit: int, count: bool) -> Page: ...
+
+    async def type_attributes(self, tenant: str) -> dict[str, dict[str, set[str]]]:
+        """type IRI -> attribute IRI -> set of attribute kinds, over all entities."""
+
+    async def type_counts(self, tenant: str) -> dict[str, int]: ...
+
+    async def attribute_counts(self, tenant: str) -> dict[str, int]: ...
+
+    async def tenants(self) -> list[str]: ...
+
+    async def contexts(self) -> list[dict[str, Any]]: ...
+
+    async def save_context(self, record: dict[str, Any]) -> None: ...
+
+    async def delete_context(self, local_id: str) -> None: ...
+
+    async def close(self) -> None: ...
