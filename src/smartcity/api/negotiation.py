@@ -121,10 +121,11 @@ async def read_body(request: Request, max_bytes: int, *, patch: bool = False) ->
             raise BadRequestData("application/ld+json bodies carry their @context inline, "
                                  "not in a Link header")
         context = _inline_context(data)
-        if context is None:
+        # Arrays (batches) carry one @context per entity, checked item by item.
+        if context is None and not isinstance(data, list):
             raise BadRequestData("An application/ld+json body needs an @context")
         return Body(data, context, True)
-    if _has_inline_context(data):
+    if isinstance(data, dict) and "@context" in data:
         raise BadRequestData("An application/json body must not hold an @context; "
                              "use application/ld+json or a Link header")
     return Body(data, link, False)
@@ -133,19 +134,7 @@ async def read_body(request: Request, max_bytes: int, *, patch: bool = False) ->
 def _inline_context(data: Any) -> Any:
     if isinstance(data, dict):
         return data.get("@context")
-    if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
-        contexts = [d.get("@context") for d in data]
-        if any(c is None for c in contexts):
-            raise BadRequestData("Every entity of an application/ld+json array needs an "
-                                 "@context")
-        return contexts[0]
     return None
-
-
-def _has_inline_context(data: Any) -> bool:
-    if isinstance(data, dict):
-        return "@context" in data
-    return isinstance(data, list) and any(isinstance(d, dict) and "@context" in d for d in data)
 
 
 async def compile_context(compiler: ContextCompiler, context: Any) -> TermMap:
@@ -182,7 +171,8 @@ def json_response(body: Any, status: int = 200, media: str = JSON, context: Any 
                     for item in body]
     elif media in (JSON, GEO_JSON) and context is not ...:
         url = context if isinstance(context, str) else CORE_CONTEXT_URL
-        out_headers["Link"] = f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
+        link = f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
+        out_headers["Link"] = ", ".join(filter(None, [link, out_headers.get("Link")]))
     return Response(orjson.dumps(body), status_code=status, media_type=media,
                     headers=out_headers)
 

@@ -31,29 +31,37 @@ from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.entities import BatchResult
 from smartcity.core.ngsild.errors import BadRequestData, NgsiLdError
 from smartcity.core.ngsild.model import Entity
-from smartcity.core.ngsild.normalize import check_entity_id, parse_attributes, parse_entity
+from smartcity.core.ngsild.normalize import check_entity_id, parse_entity
 from smartcity.core.ngsild.query import build_query
 
 router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["batch"])
 
 
 async def _entities(platform: Platform, body: Body, result: BatchResult, *,
-                    require_type: bool = True, merge: bool = False) -> list[Entity]:
-    """Parse each entity of a batch on its own: a bad one is reported, the others go on."""
+                    fragments: bool = False) -> list[Entity]:
+    """Parse each entity of a batch on its own: a bad one is reported, the others go on.
+
+    With ``fragments`` (update, merge) the items are update fragments: no type needed,
+    NGSI-LD null allowed.
+    """
     if not isinstance(body.data, list):
         raise BadRequestData("A batch body must be a JSON array")
     if len(body.data) == 0:
         raise BadRequestData("A batch body must not be empty")
+    if any(not isinstance(item, dict) for item in body.data):
+        raise BadRequestData("Every item of a batch must be an entity object")
     parsed: list[Entity] = []
     for item in body.data:
-        entity_id = item.get("id") if isinstance(item, dict) else None
+        entity_id = item.get("id", item.get("@id"))
         try:
-            context = item.get("@context") if body.ld and isinstance(item, dict) \
-                else body.context
+            if body.ld and "@context" not in item:
+                raise BadRequestData("An application/ld+json entity needs an @context")
+            if not body.ld and "@context" in item:
+                raise BadRequestData("An application/json entity must not hold an @context")
+            context = item.get("@context") if body.ld else body.context
             terms = await compile_context(platform.compiler, context)
-            entity = parse_entity(item, terms, require_type=require_type)
-            if merge:
-                entity["attrs"] = parse_attributes(item, terms, allow_null=True)
+            entity = parse_entity(item, terms, require_type=not fragments,
+                                  for_update=fragments)
         except NgsiLdError as exc:
             result.fail(entity_id if isinstance(entity_id, str) else "", exc)
             continue
@@ -106,7 +114,7 @@ async def batch_update(request: Request) -> Response:
     options = parse_options(request, frozenset({"noOverwrite"}))
     body = await read_body(request, platform.settings.max_body_bytes)
     result = BatchResult()
-    entities = await _entities(platform, body, result, require_type=False)
+    entities = await _entities(platform, body, result, fragments=True)
     await platform.entities.batch_update(tenant, entities, "noOverwrite" not in options, result)
     return batch_response(result)
 
@@ -117,7 +125,7 @@ async def batch_merge(request: Request) -> Response:
     tenant = tenant_of(request)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
     result = BatchResult()
-    entities = await _entities(platform, body, result, require_type=False, merge=True)
+    entities = await _entities(platform, body, result, fragments=True)
     await platform.entities.batch_merge(tenant, entities, result)
     return batch_response(result)
 
@@ -157,7 +165,7 @@ async def batch_query(request: Request) -> Response:
                                       platform.settings.max_limit)
     query = build_query(params, terms)
     page = await platform.entities.query(tenant, query, offset, limit, count)
-    headers = page_headers(request, offset, limit, len(page.entities), page.total)
+    headers = page_headers(request, offset, limit, len(page.entities), page.total, media)
     return entity_answer(request, render_many(page.entities, terms, view), media,
                          body.context, headers)
 

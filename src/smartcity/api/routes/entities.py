@@ -30,13 +30,13 @@ from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported
 from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.normalize import (
+    check_attribute_name,
     check_entity_id,
-    check_name,
+    expand_types,
     parse_attribute,
-    parse_attributes,
     parse_entity,
 )
-from smartcity.core.ngsild.query import build_query
+from smartcity.core.ngsild.query import build_query, split_list
 from smartcity.core.ngsild.render import render_entity
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["entities"])
@@ -46,6 +46,19 @@ NO_CONTENT = 204
 async def _get_terms(platform: Platform, request: Request) -> tuple[TermMap, Any]:
     context = link_context(request)
     return await compile_context(platform.compiler, context), context
+
+
+def type_gate(request: Request, terms: TermMap) -> frozenset[str] | None:
+    """The ``type`` selector of an entity operation: act only on entities of these types."""
+    names = request.query_params.get("type")
+    return frozenset(expand_types(split_list(names), terms)) if names else None
+
+
+def check_attribute_path(attr: str, terms: TermMap) -> str:
+    """The expanded attribute named in a URL; scope and core members are not attributes."""
+    if attr == "scope":
+        raise BadRequestData("scope is an entity member, not an attribute")
+    return terms.expand(check_attribute_name(attr, terms))
 
 
 @router.post("/entities", status_code=201, summary="Create an entity")
@@ -73,33 +86,38 @@ async def query_entities(request: Request) -> Response:
     params = dict(request.query_params)
     query = build_query(params, terms, require_filter=False)
     page = await platform.entities.query(tenant, query, offset, limit, count)
-    headers = page_headers(request, offset, limit, len(page.entities), page.total)
+    headers = page_headers(request, offset, limit, len(page.entities), page.total, media)
     return entity_answer(request, render_many(page.entities, terms, view), media, context,
                          headers)
 
 
 def page_headers(request: Request, offset: int, limit: int, returned: int,
-                 total: int | None) -> dict[str, str]:
-    """NGSILD-Results-Count and next/prev Link headers for a page of results."""
+                 total: int | None, media: str) -> dict[str, str]:
+    """NGSILD-Results-Count and prev/next Link headers for a page of results (clause 5.5.9)."""
     headers: dict[str, str] = {}
     if total is not None:
         headers["NGSILD-Results-Count"] = str(total)
+    if limit == 0:
+        return headers
     links = []
-    more = total > offset + limit if total is not None else returned == limit and limit > 0
+    if offset > 0:
+        links.append(_page_link(request, max(0, offset - limit), limit, "prev", media))
+    more = total > offset + limit if total is not None else returned == limit
     if more:
-        links.append(f'<{_page_url(request, offset + limit, limit)}>; rel="next"')
-    if offset > 0 and limit > 0:
-        links.append(f'<{_page_url(request, max(0, offset - limit), limit)}>; rel="prev"')
+        links.append(_page_link(request, offset + limit, limit, "next", media))
     if links:
         headers["Link"] = ", ".join(links)
     return headers
 
 
-def _page_url(request: Request, offset: int, limit: int) -> str:
+def _page_link(request: Request, offset: int, limit: int, rel: str, media: str) -> str:
     params = dict(request.query_params)
     params.update(offset=str(offset), limit=str(limit))
-    return str(request.url.replace_query_params(**params).path) + "?" + "&".join(
-        f"{k}={quote(v, safe=',;:')}" for k, v in params.items())
+    query = "&".join(f"{k}={quote(v, safe=_LINK_SAFE)}" for k, v in sorted(params.items()))
+    return f'<{request.url.path}?{query}>; rel="{rel}";type="{media}"'
+
+
+_LINK_SAFE = ":/.*;=|()[]!~'$@+-_"
 
 
 @router.get("/entities/{entity_id:path}/attrs/{attr}", include_in_schema=False)
@@ -116,7 +134,7 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     terms, context = await _get_terms(platform, request)
     options = parse_options(request, READ_OPTIONS)
     view = view_of(request, terms, options)
-    entity = await platform.entities.retrieve(tenant, entity_id)
+    entity = await platform.entities.retrieve(tenant, entity_id, type_gate(request, terms))
     return entity_answer(request, render_entity(entity, terms, view), media, context)
 
 
@@ -128,9 +146,10 @@ async def partial_update(entity_id: str, attr: str, request: Request) -> Respons
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
     terms = await compile_context(platform.compiler, body.context)
-    iri = terms.expand(check_name(attr))
-    fragment = _fragment(body.data, iri, terms, allow_null=True)
-    await platform.entities.partial_update(tenant, entity_id, iri, fragment)
+    iri = check_attribute_path(attr, terms)
+    fragment = _fragment(body.data, iri, terms, for_update=True)
+    await platform.entities.partial_update(tenant, entity_id, iri, fragment,
+                                           type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
 
 
@@ -142,23 +161,19 @@ async def replace_attribute(entity_id: str, attr: str, request: Request) -> Resp
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes)
     terms = await compile_context(platform.compiler, body.context)
-    iri = terms.expand(check_name(attr))
+    iri = check_attribute_path(attr, terms)
     await platform.entities.replace_attribute(tenant, entity_id, iri,
-                                              _fragment(body.data, iri, terms))
+                                              _fragment(body.data, iri, terms),
+                                              type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
 
 
-def _fragment(data: Any, iri: str, terms: TermMap, *, allow_null: bool = False) -> list[Any]:
+def _fragment(data: Any, iri: str, terms: TermMap, *, for_update: bool = False) -> list[Any]:
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "@context"}
         if not data:
             raise BadRequestData("The attribute fragment is empty")
-        if "type" not in data and not ({"value", "object", "languageMap", "vocab",
-                                         "valueList", "objectList", "json"} & data.keys()):
-            # A fragment with only sub-attributes or metadata: merge them as they are.
-            return [parse_attributes(data, terms, allow_null=allow_null) | {
-                k: v for k, v in data.items() if k in ("datasetId", "observedAt", "unitCode")}]
-    return parse_attribute(data, iri, terms, allow_null=allow_null)
+    return parse_attribute(data, iri, terms, for_update=for_update)
 
 
 @router.patch("/entities/{entity_id:path}/attrs", summary="Update attributes")
@@ -168,11 +183,20 @@ async def update_attributes(entity_id: str, request: Request) -> Response:
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
     terms = await compile_context(platform.compiler, body.context)
-    attrs = parse_attributes(body.data, terms)
-    if not attrs:
-        raise BadRequestData("No attribute to update")
-    outcome = await platform.entities.update_attributes(tenant, entity_id, attrs)
+    fragment = _entity_fragment(body.data, entity_id, terms)
+    outcome = await platform.entities.update_attributes(tenant, entity_id, fragment,
+                                                        type_gate(request, terms))
     return outcome_response(outcome, terms)
+
+
+def _entity_fragment(data: Any, entity_id: str, terms: TermMap) -> dict[str, Any]:
+    fragment = parse_entity(data, terms, require_id=False, require_type=False,
+                            for_update=True)
+    if fragment.get("id", entity_id) != entity_id:
+        raise BadRequestData("The body's id differs from the entity id in the URL")
+    if not (fragment["attrs"] or fragment.get("type") or "scope" in fragment):
+        raise BadRequestData("The fragment holds no attribute")
+    return fragment
 
 
 @router.post("/entities/{entity_id:path}/attrs", summary="Append attributes")
@@ -183,9 +207,10 @@ async def append_attributes(entity_id: str, request: Request) -> Response:
     options = parse_options(request, frozenset({"noOverwrite"}))
     body = await read_body(request, platform.settings.max_body_bytes)
     terms = await compile_context(platform.compiler, body.context)
-    attrs = parse_attributes(body.data, terms)
+    fragment = _entity_fragment(body.data, entity_id, terms)
     outcome = await platform.entities.append_attributes(
-        tenant, entity_id, attrs, overwrite="noOverwrite" not in options)
+        tenant, entity_id, fragment, overwrite="noOverwrite" not in options,
+        types=type_gate(request, terms))
     return outcome_response(outcome, terms)
 
 
@@ -206,11 +231,8 @@ async def merge_entity(entity_id: str, request: Request) -> Response:
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
     terms = await compile_context(platform.compiler, body.context)
-    if isinstance(body.data, dict) and body.data.get("id", entity_id) != entity_id:
-        raise BadRequestData("The body's id differs from the entity id in the URL")
-    patch = parse_entity(body.data, terms, require_id=False, require_type=False)
-    patch["attrs"] = parse_attributes(body.data, terms, allow_null=True)
-    await platform.entities.merge(tenant, entity_id, patch)
+    patch = _entity_fragment(body.data, entity_id, terms)
+    await platform.entities.merge(tenant, entity_id, patch, type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
 
 
@@ -225,7 +247,7 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
     if entity.get("id", entity_id) != entity_id:
         raise BadRequestData("The body's id differs from the entity id in the URL")
     entity["id"] = entity_id
-    await platform.entities.replace(tenant, entity_id, entity)
+    await platform.entities.replace(tenant, entity_id, entity, type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
 
 
@@ -240,8 +262,9 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
     delete_all = params.get("deleteAll") == "true"
     if params.get("deleteAll") not in (None, "true", "false"):
         raise BadRequestData("deleteAll must be true or false")
-    await platform.entities.delete_attribute(
-        tenant, entity_id, terms.expand(check_name(attr)), params.get("datasetId"), delete_all)
+    iri = "scope" if attr == "scope" else terms.expand(check_attribute_name(attr, terms))
+    await platform.entities.delete_attribute(tenant, entity_id, iri, params.get("datasetId"),
+                                             delete_all, type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
 
 
@@ -250,5 +273,12 @@ async def delete_entity(entity_id: str, request: Request) -> Response:
     platform = platform_of(request)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
-    await platform.entities.delete(tenant, entity_id)
+    terms, _ = await _get_terms(platform, request)
+    await platform.entities.delete(tenant, entity_id, type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
+
+
+@router.put("/entities", include_in_schema=False)
+@router.patch("/entities", include_in_schema=False)
+async def _no_entity_id() -> Response:
+    raise BadRequestData("The entity id is missing from the URL")

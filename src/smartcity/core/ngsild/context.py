@@ -60,6 +60,7 @@ class TermMap:
 
     context: list[Any]
     terms: dict[str, str]
+    keywords: frozenset[str]  # terms that alias JSON-LD keywords (id, type, ...)
     prefixes: dict[str, str]
     vocab: str | None
     inverse: dict[str, str]
@@ -115,9 +116,12 @@ class TermMap:
 
 def _flatten(active: Any, context: list[Any]) -> TermMap:
     terms: dict[str, str] = {}
+    keywords: set[str] = set()
     prefixes: dict[str, str] = {}
     for term, definition in active["mappings"].items():
         iri = definition.get("@id") if definition else None
+        if iri and iri.startswith("@"):
+            keywords.add(term)
         if not iri or iri.startswith("@") or definition.get("reverse"):
             continue
         terms[term] = iri
@@ -126,7 +130,7 @@ def _flatten(active: Any, context: list[Any]) -> TermMap:
     inverse: dict[str, str] = {}
     for term, iri in sorted(terms.items(), key=lambda kv: (len(kv[0]), kv[0]), reverse=True):
         inverse[iri] = term
-    return TermMap(context=context, terms=terms, prefixes=prefixes,
+    return TermMap(context=context, terms=terms, keywords=frozenset(keywords), prefixes=prefixes,
                    vocab=active.get("@vocab"), inverse=inverse)
 
 

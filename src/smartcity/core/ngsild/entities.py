@@ -14,13 +14,20 @@ from typing import Any
 from smartcity.core.clock import Clock, SystemClock, timestamp
 from smartcity.core.events import EntityChange, EventBus, LocalEventBus
 from smartcity.core.ngsild import mutations
-from smartcity.core.ngsild.errors import AlreadyExists, Conflict, NgsiLdError, ResourceNotFound
+from smartcity.core.ngsild.errors import (
+    AlreadyExists,
+    BadRequestData,
+    Conflict,
+    NgsiLdError,
+    ResourceNotFound,
+)
 from smartcity.core.ngsild.model import Entity, Instance
 from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.query import EntityQuery
 from smartcity.core.ngsild.storage import EntityStore, Page, Write
 
 _RETRIES = 5
+TypeGate = frozenset[str] | None
 
 
 @dataclass
@@ -51,9 +58,10 @@ class EntityService:
         await self._announce(tenant, [("created", stored, None)], now)
         return stored
 
-    async def retrieve(self, tenant: str, entity_id: str) -> Entity:
+    async def retrieve(self, tenant: str, entity_id: str, types: TypeGate = None) -> Entity:
+        """The entity; with ``types``, only if it has one of them (the type selector)."""
         entity = await self.store.get(tenant, entity_id)
-        if entity is None:
+        if entity is None or (types and not types.intersection(entity["type"])):
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
 
@@ -62,62 +70,66 @@ class EntityService:
         return await self.store.query(tenant, query.selection, query.predicate, offset, limit,
                                       count)
 
-    async def delete(self, tenant: str, entity_id: str) -> None:
-        stored = await self.retrieve(tenant, entity_id)
+    async def delete(self, tenant: str, entity_id: str, types: TypeGate = None) -> None:
+        stored = await self.retrieve(tenant, entity_id, types)
         now = self.now()
         await self.store.write(tenant, [Write("delete", entity_id)])
         await self._announce(tenant, [("deleted", None, stored)], now)
 
-    async def replace(self, tenant: str, entity_id: str, entity: Entity) -> None:
+    async def replace(self, tenant: str, entity_id: str, entity: Entity,
+                      types: TypeGate = None) -> None:
         await self._modify(tenant, entity_id,
-                           lambda stored, now: mutations.replace_entity(stored, entity, now))
+                           lambda stored, now: mutations.replace_entity(stored, entity, now),
+                           types)
 
-    async def merge(self, tenant: str, entity_id: str, patch: Entity) -> None:
+    async def merge(self, tenant: str, entity_id: str, patch: Entity,
+                    types: TypeGate = None) -> None:
         await self._modify(tenant, entity_id,
-                           lambda stored, now: mutations.merge_entity(stored, patch, now))
+                           lambda stored, now: mutations.merge_entity(stored, patch, now), types)
 
-    async def append_attributes(self, tenant: str, entity_id: str,
-                                attrs: dict[str, list[Instance]], overwrite: bool
-                                ) -> AttrOutcome:
+    async def append_attributes(self, tenant: str, entity_id: str, fragment: Entity,
+                                overwrite: bool, types: TypeGate = None) -> AttrOutcome:
         outcome = AttrOutcome()
 
         def apply(stored: Entity, now: str) -> Entity:
             nonlocal outcome
-            result, outcome = mutations.append_attributes(stored, attrs, now, overwrite=overwrite)
+            result, outcome = mutations.append_attributes(stored, fragment, now,
+                                                          overwrite=overwrite)
             return result
-        await self._modify(tenant, entity_id, apply)
+        await self._modify(tenant, entity_id, apply, types)
         return outcome
 
-    async def update_attributes(self, tenant: str, entity_id: str,
-                                attrs: dict[str, list[Instance]]) -> AttrOutcome:
+    async def update_attributes(self, tenant: str, entity_id: str, fragment: Entity,
+                                types: TypeGate = None) -> AttrOutcome:
         outcome = AttrOutcome()
 
         def apply(stored: Entity, now: str) -> Entity:
             nonlocal outcome
-            result, outcome = mutations.update_attributes(stored, attrs, now)
+            result, outcome = mutations.update_attributes(stored, fragment, now)
             return result
-        await self._modify(tenant, entity_id, apply)
+        await self._modify(tenant, entity_id, apply, types)
         return outcome
 
     async def partial_update(self, tenant: str, entity_id: str, iri: str,
-                             fragment: list[Instance]) -> None:
+                             fragment: list[Instance], types: TypeGate = None) -> None:
         await self._modify(tenant, entity_id, lambda stored, now: mutations.partial_update(
-            stored, iri, fragment, now))
+            stored, iri, fragment, now), types)
 
     async def replace_attribute(self, tenant: str, entity_id: str, iri: str,
-                                instances: list[Instance]) -> None:
+                                instances: list[Instance], types: TypeGate = None) -> None:
         await self._modify(tenant, entity_id, lambda stored, now: mutations.replace_attribute(
-            stored, iri, instances, now))
+            stored, iri, instances, now), types)
 
     async def delete_attribute(self, tenant: str, entity_id: str, iri: str,
-                               dataset_id: str | None, delete_all: bool) -> None:
+                               dataset_id: str | None, delete_all: bool,
+                               types: TypeGate = None) -> None:
         await self._modify(tenant, entity_id, lambda stored, now: mutations.delete_attribute(
-            stored, iri, dataset_id, delete_all, now))
+            stored, iri, dataset_id, delete_all, now), types)
 
     async def _modify(self, tenant: str, entity_id: str,
-                      change: Callable[[Entity, str], Entity]) -> Entity:
+                      change: Callable[[Entity, str], Entity], types: TypeGate = None) -> Entity:
         for _ in range(_RETRIES):
-            stored = await self.retrieve(tenant, entity_id)
+            stored = await self.retrieve(tenant, entity_id, types)
             now = self.now()
             result = change(stored, now)
             if result == stored:
@@ -160,7 +172,7 @@ class EntityService:
                 return mutations.new_entity(entity, now)
             if replace:
                 return mutations.replace_entity(stored, entity, now)
-            merged, _ = mutations.append_attributes(stored, entity["attrs"], now)
+            merged, _ = mutations.append_attributes(stored, entity, now)
             return merged
         return await self._batch_modify(tenant, entities, apply, result, create=True)
 
@@ -168,8 +180,11 @@ class EntityService:
                            result: BatchResult) -> BatchResult:
         def apply(stored: Entity | None, entity: Entity, now: str) -> Entity:
             assert stored is not None
-            merged, _ = mutations.append_attributes(stored, entity["attrs"], now,
+            merged, outcome = mutations.append_attributes(stored, entity, now,
                                                           overwrite=overwrite)
+            if outcome.not_updated:
+                raise BadRequestData("Not updated: " + "; ".join(
+                    f"{name}: {reason}" for name, reason in outcome.not_updated))
             return merged
         return await self._batch_modify(tenant, entities, apply, result, create=False)
 

@@ -56,11 +56,13 @@ VALUE_MEMBER: dict[str, str] = {
 ATTRIBUTE_TYPES = frozenset(VALUE_MEMBER)
 
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
+# Marks an instance of an update fragment that NGSI-LD null asked to remove.
+DELETE = "@delete"
 # Members of an instance that are not sub-attributes.
 RESERVED_MEMBERS = frozenset(VALUE_MEMBER.values()) | SYSTEM_MEMBERS | {
     "type", "observedAt", "unitCode", "datasetId", "objectType", "lang",
     "previousValue", "previousObject", "previousLanguageMap", "previousVocab",
-    "previousValueList", "previousObjectList", "previousJson", "instanceId",
+    "previousValueList", "previousObjectList", "previousJson", "instanceId", DELETE,
 }
 # Top-level entity members that are not attributes.
 ENTITY_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt",

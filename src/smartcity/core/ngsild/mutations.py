@@ -1,16 +1,23 @@
 """Pure functions that apply NGSI-LD write operations to internal entities.
 
 Each takes the stored entity (never modified) and returns the new one, so a
-failed operation leaves nothing half-applied.
+failed operation leaves nothing half-applied. Fragments are parsed entities
+(``normalize.parse_entity(..., for_update=True)``): attributes, and optionally
+``type`` (types to add) and ``scope``.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
-from smartcity.core.ngsild.errors import ResourceNotFound
-from smartcity.core.ngsild.model import RESERVED_MEMBERS, Entity, Instance
+from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
+from smartcity.core.ngsild.model import DELETE, RESERVED_MEMBERS, Entity, Instance
+from smartcity.core.ngsild.normalize import NULL
+
+SCOPE = "scope"
+TYPE = "type"
 
 
 @dataclass
@@ -54,12 +61,44 @@ def _find(instances: list[Instance], dataset_id: str | None) -> int | None:
     return None
 
 
-def append_attributes(stored: Entity, attrs: dict[str, list[Instance]], now: str,
+def _remove(result: Entity, iri: str, dataset_id: str | None) -> bool:
+    current = result["attrs"].get(iri)
+    index = _find(current, dataset_id) if current else None
+    if index is None:
+        return False
+    del current[index]
+    if not current:
+        del result["attrs"][iri]
+    return True
+
+
+def _members(result: Entity, fragment: Entity, *, overwrite: bool) -> list[str]:
+    """Apply a fragment's type and scope; return the members it changed."""
+    changed = []
+    if fragment.get(TYPE):
+        merged = list(dict.fromkeys([*result["type"], *fragment[TYPE]]))
+        if merged != result["type"]:
+            result["type"] = merged
+            changed.append(TYPE)
+    if SCOPE in fragment:
+        scope = fragment[SCOPE]
+        if scope is None:
+            if result.pop(SCOPE, None) is not None:
+                changed.append(SCOPE)
+        else:
+            new = scope if overwrite else list(dict.fromkeys([*result.get(SCOPE, []), *scope]))
+            if new != result.get(SCOPE):
+                result[SCOPE] = new
+                changed.append(SCOPE)
+    return changed
+
+
+def append_attributes(stored: Entity, fragment: Entity, now: str,
                       *, overwrite: bool = True) -> tuple[Entity, AttrOutcome]:
     """POST /entities/{id}/attrs: add attributes, replacing existing ones unless told not to."""
     result = copy.deepcopy(stored)
-    outcome = AttrOutcome()
-    for iri, instances in attrs.items():
+    outcome = AttrOutcome(updated=_members(result, fragment, overwrite=overwrite))
+    for iri, instances in fragment["attrs"].items():
         current = result["attrs"].setdefault(iri, [])
         changed = False
         for inst in instances:
@@ -79,22 +118,26 @@ def append_attributes(stored: Entity, attrs: dict[str, list[Instance]], now: str
     return result, outcome
 
 
-def update_attributes(stored: Entity, attrs: dict[str, list[Instance]], now: str
+def update_attributes(stored: Entity, fragment: Entity, now: str
                       ) -> tuple[Entity, AttrOutcome]:
-    """PATCH /entities/{id}/attrs: replace existing attribute instances, skip unknown ones."""
+    """PATCH /entities/{id}/attrs: replace existing attribute instances, skip unknown ones.
+
+    An instance set to NGSI-LD null is removed.
+    """
     result = copy.deepcopy(stored)
-    outcome = AttrOutcome()
-    for iri, instances in attrs.items():
-        current = result["attrs"].get(iri)
+    outcome = AttrOutcome(updated=_members(result, fragment, overwrite=True))
+    for iri, instances in fragment["attrs"].items():
         hits = 0
         for inst in instances:
-            index = _find(current, inst.get("datasetId")) if current else None
+            dataset_id = inst.get("datasetId")
+            if inst.get(DELETE):
+                hits += _remove(result, iri, dataset_id)
+                continue
+            current = result["attrs"].get(iri)
+            index = _find(current, dataset_id) if current else None
             if index is None:
                 continue
-            merged = merge_instance(current[index], inst, now) \
-                if inst.get("type") == current[index].get("type") \
-                else stamp(copy.deepcopy(inst), now, current[index].get("createdAt"))
-            current[index] = merged
+            current[index] = stamp(copy.deepcopy(inst), now, current[index].get("createdAt"))
             hits += 1
         if hits:
             outcome.updated.append(iri)
@@ -105,19 +148,34 @@ def update_attributes(stored: Entity, attrs: dict[str, list[Instance]], now: str
     return result, outcome
 
 
+def merge_value(current: Any, patch: Any) -> Any:
+    """JSON merge-patch of a compound value: NGSI-LD null removes a key."""
+    if not (isinstance(current, dict) and isinstance(patch, dict)):
+        return copy.deepcopy(patch)
+    merged = dict(current)
+    for key, val in patch.items():
+        if val is None or val == NULL:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_value(merged.get(key), val)
+    return merged
+
+
 def merge_instance(current: Instance, fragment: Instance, now: str) -> Instance:
-    """Merge an attribute fragment into an instance; a None sub-attribute deletes it."""
+    """Merge an attribute fragment into an instance; a null sub-attribute is removed."""
     merged = copy.deepcopy(current)
     for key, val in fragment.items():
         if key in ("createdAt", "modifiedAt"):
             continue
-        if val is None:
-            merged.pop(key, None)
-        elif key not in RESERVED_MEMBERS and isinstance(merged.get(key), dict) \
-                and isinstance(val, dict):
-            merged[key] = merge_instance(merged[key], val, now)
-        elif key not in RESERVED_MEMBERS:
-            merged[key] = stamp(copy.deepcopy(val), now)
+        if key not in RESERVED_MEMBERS:
+            if isinstance(val, dict) and val.get(DELETE):
+                merged.pop(key, None)
+            elif isinstance(merged.get(key), dict):
+                merged[key] = merge_instance(merged[key], val, now)
+            else:
+                merged[key] = stamp(copy.deepcopy(val), now)
+        elif key == "value":
+            merged[key] = merge_value(merged.get(key), val)
         else:
             merged[key] = copy.deepcopy(val)
     merged["modifiedAt"] = now
@@ -126,23 +184,30 @@ def merge_instance(current: Instance, fragment: Instance, now: str) -> Instance:
 
 def partial_update(stored: Entity, iri: str, fragment: list[Instance], now: str) -> Entity:
     """PATCH /entities/{id}/attrs/{attrId}: merge the fragment into the named instance."""
-    current = stored["attrs"].get(iri)
-    if not current:
+    if not stored["attrs"].get(iri):
         raise ResourceNotFound(f"Attribute {iri} does not exist")
     result = copy.deepcopy(stored)
     for inst in fragment:
-        index = _find(result["attrs"][iri], inst.get("datasetId"))
+        dataset_id = inst.get("datasetId")
+        if inst.get(DELETE):
+            if not _remove(result, iri, dataset_id):
+                raise ResourceNotFound(f"Attribute {iri} has no instance with that datasetId")
+            continue
+        instances = result["attrs"].get(iri, [])
+        index = _find(instances, dataset_id)
         if index is None:
             raise ResourceNotFound(f"Attribute {iri} has no instance with that datasetId")
-        result["attrs"][iri][index] = merge_instance(result["attrs"][iri][index], inst, now)
+        current = instances[index]
+        if "type" in inst and inst["type"] != current.get("type"):
+            raise BadRequestData("A partial update cannot change the attribute's type")
+        instances[index] = merge_instance(current, inst, now)
     result["modifiedAt"] = now
     return result
 
 
 def replace_attribute(stored: Entity, iri: str, instances: list[Instance], now: str) -> Entity:
     """PUT /entities/{id}/attrs/{attrId}: the attribute instance is replaced whole."""
-    current = stored["attrs"].get(iri)
-    if not current:
+    if not stored["attrs"].get(iri):
         raise ResourceNotFound(f"Attribute {iri} does not exist")
     result = copy.deepcopy(stored)
     for inst in instances:
@@ -158,49 +223,43 @@ def replace_attribute(stored: Entity, iri: str, instances: list[Instance], now: 
 def merge_entity(stored: Entity, patch: Entity, now: str) -> Entity:
     """PATCH /entities/{id} (merge-patch): add, merge or (with null) delete attributes."""
     result = copy.deepcopy(stored)
-    if "type" in patch:
-        result["type"] = list(dict.fromkeys([*result["type"], *patch["type"]]))
-    if "scope" in patch:
-        result["scope"] = patch["scope"]
+    _members(result, patch, overwrite=True)
     for iri, instances in patch["attrs"].items():
-        if instances is None:
-            result["attrs"].pop(iri, None)
-            continue
-        current = result["attrs"].setdefault(iri, [])
         for inst in instances:
-            index = _find(current, inst.get("datasetId"))
+            dataset_id = inst.get("datasetId")
+            if inst.get(DELETE):
+                _remove(result, iri, dataset_id)
+                continue
+            current = result["attrs"].setdefault(iri, [])
+            index = _find(current, dataset_id)
             if index is None:
-                current.append(stamp(_drop_nulls(inst), now))
+                current.append(stamp(_without_deletions(inst), now))
             elif inst.get("type") == current[index].get("type"):
                 current[index] = merge_instance(current[index], inst, now)
             else:
-                current[index] = stamp(_drop_nulls(inst), now, current[index].get("createdAt"))
-        if not current:
-            result["attrs"].pop(iri)
+                current[index] = stamp(_without_deletions(inst), now,
+                                       current[index].get("createdAt"))
     result["modifiedAt"] = now
     return result
 
 
-def _drop_nulls(instance: Instance) -> Instance:
-    return {k: copy.deepcopy(v) for k, v in instance.items() if v is not None}
+def _without_deletions(instance: Instance) -> Instance:
+    return {k: copy.deepcopy(v) for k, v in instance.items()
+            if not (isinstance(v, dict) and v.get(DELETE))}
 
 
 def delete_attribute(stored: Entity, iri: str, dataset_id: str | None, delete_all: bool,
                      now: str) -> Entity:
     """DELETE /entities/{id}/attrs/{attrId} with optional datasetId / deleteAll."""
-    current = stored["attrs"].get(iri)
-    if not current:
-        raise ResourceNotFound(f"Attribute {iri} does not exist")
     result = copy.deepcopy(stored)
-    if delete_all:
+    if iri == SCOPE:
+        if result.pop(SCOPE, None) is None:
+            raise ResourceNotFound("The entity has no scope")
+    elif not stored["attrs"].get(iri):
+        raise ResourceNotFound(f"Attribute {iri} does not exist")
+    elif delete_all:
         del result["attrs"][iri]
-    else:
-        index = _find(current, dataset_id)
-        if index is None:
-            raise ResourceNotFound(f"Attribute {iri} has no instance with that datasetId")
-        del result["attrs"][iri][index]
-        if not result["attrs"][iri]:
-            del result["attrs"][iri]
+    elif not _remove(result, iri, dataset_id):
+        raise ResourceNotFound(f"Attribute {iri} has no instance with that datasetId")
     result["modifiedAt"] = now
     return result
-

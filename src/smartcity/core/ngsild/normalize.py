@@ -1,16 +1,24 @@
-"""Incoming payloads (normalized or concise NGSI-LD) into the internal entity form."""
+"""Incoming payloads (normalized or concise NGSI-LD) into the internal entity form.
+
+Creation is strict: NGSI-LD null (``urn:ngsi-ld:null``) is refused anywhere. Update
+and merge fragments (``for_update``) accept it: an attribute, instance or sub-attribute
+set to null comes out marked with ``DELETE`` so the mutation removes it.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import unicodedata
 from typing import Any
+
+import orjson
 
 from smartcity.core.ngsild import geo
 from smartcity.core.ngsild.context import TermMap
-from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.ngsild.errors import BadRequestData, InvalidRequest
 from smartcity.core.ngsild.model import (
     ATTRIBUTE_TYPES,
+    DELETE,
     GEO_PROPERTY,
     JSON_PROPERTY,
     LANGUAGE_PROPERTY,
@@ -36,33 +44,63 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
 # Characters the spec forbids in names (clause 4.6.2) and that break the query language.
 _FORBIDDEN_NAME = re.compile(r"[<>\"'=;()\s\[\]\\]")
 _SCOPE = re.compile(r"^/[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
+_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?Z$")
 _VALUE_MEMBERS = frozenset(VALUE_MEMBER.values())
-_IGNORED_MEMBERS = SYSTEM_MEMBERS | {"@context", "instanceId", "previousValue", "lang"}
+# Entity members that are not attributes and that the server sets itself.
+_IGNORED_MEMBERS = SYSTEM_MEMBERS | {"@context"}
+# Core terms that can never name an attribute (they are members of attributes).
+_RESERVED_NAMES = frozenset({"datasetId", "instanceId", "observedAt", "unitCode", "objectType",
+                             "lang", "value", "object", "languageMap", "vocab", "valueList",
+                             "objectList", "json", "previousValue", "previousObject",
+                             "previousLanguageMap", "previousVocab", "previousValueList",
+                             "previousObjectList", "previousJson", "@value", "@language"})
+_OUTPUT_ONLY = frozenset({"previousValue", "previousObject", "previousLanguageMap",
+                          "previousVocab", "previousValueList", "previousObjectList",
+                          "previousJson", "instanceId"})
+_UNIT_KINDS = frozenset({PROPERTY, LIST_PROPERTY})
+# Invisible or ambiguous characters that make two different ids look the same.
+_INVISIBLE = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})
 
 
 def is_uri(value: Any) -> bool:
     return isinstance(value, str) and bool(_URI.match(value))
 
 
+def _visible(text: str) -> bool:
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp") or ch in _INVISIBLE:
+            return False
+        code = ord(ch)
+        if 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF or (code & 0xFFFE) == 0xFFFE:
+            return False
+    return True
+
+
 def check_entity_id(value: Any) -> str:
-    if not is_uri(value):
+    if not is_uri(value) or value == NULL or not _visible(value):
         raise BadRequestData(f"Entity id must be a URI: {value!r}")
     return value
 
 
 def check_name(name: Any, what: str = "Attribute name") -> str:
-    if not isinstance(name, str) or not name or _FORBIDDEN_NAME.search(name):
+    if not isinstance(name, str) or not name or _FORBIDDEN_NAME.search(name) \
+            or not _visible(name):
         raise BadRequestData(f"{what} is not valid: {name!r}")
     return name
 
 
+def check_attribute_name(name: Any, terms: TermMap) -> str:
+    check_name(name)
+    if name in _RESERVED_NAMES or name in terms.keywords or name.startswith("@"):
+        raise BadRequestData(f"{name!r} is a reserved NGSI-LD term, not an attribute name")
+    return name
+
+
 def check_datetime(value: Any, member: str) -> str:
-    if not isinstance(value, str):
-        raise BadRequestData(f"{member} must be a DateTime string")
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequestData(f"{member} is not a valid DateTime: {value!r}") from None
+    """A DateTime given in UTC with the 'Z' designator (clause 4.6.3)."""
+    if not isinstance(value, str) or not _UTC.match(value):
+        raise BadRequestData(f"{member} must be a UTC DateTime ending in 'Z': {value!r}")
     return value
 
 
@@ -71,7 +109,14 @@ def expand_types(value: Any, terms: TermMap) -> list[str]:
     names = value if isinstance(value, list) else [value]
     if not names:
         raise BadRequestData("Entity type must not be empty")
-    return list(dict.fromkeys(terms.expand(check_name(n, "Entity type")) for n in names))
+    iris = []
+    for name in names:
+        check_name(name, "Entity type")
+        if name in terms.keywords or name == NULL or (":" not in name and not (
+                name[0].isalpha() or name[0] == "_")):
+            raise BadRequestData(f"Entity type is not valid: {name!r}")
+        iris.append(terms.expand(name))
+    return list(dict.fromkeys(iris))
 
 
 def check_scopes(value: Any) -> list[str]:
@@ -82,11 +127,25 @@ def check_scopes(value: Any) -> list[str]:
     return list(dict.fromkeys(scopes))
 
 
+def _aliased(payload: dict[str, Any]) -> dict[str, Any]:
+    """Accept the JSON-LD keywords @id and @type for id and type (clause 4.4)."""
+    if "@id" not in payload and "@type" not in payload:
+        return payload
+    out = dict(payload)
+    for keyword, member in (("@id", "id"), ("@type", "type")):
+        if keyword in out:
+            if member in out:
+                raise BadRequestData(f"Both {keyword} and {member} are given")
+            out[member] = out.pop(keyword)
+    return out
+
+
 def parse_entity(payload: Any, terms: TermMap, *, require_id: bool = True,
-                 require_type: bool = True) -> Entity:
-    """A whole entity from a request body, validated; no system attributes yet."""
+                 require_type: bool = True, for_update: bool = False) -> Entity:
+    """A whole entity (or, with ``for_update``, a fragment) from a request body."""
     if not isinstance(payload, dict):
-        raise BadRequestData("An entity must be a JSON object")
+        raise InvalidRequest("An entity must be a JSON object")
+    payload = _aliased(payload)
     entity: Entity = {"attrs": {}}
     if "id" in payload or require_id:
         entity["id"] = check_entity_id(payload.get("id"))
@@ -94,46 +153,44 @@ def parse_entity(payload: Any, terms: TermMap, *, require_id: bool = True,
         if payload.get("type") is None:
             raise BadRequestData("Entity type is missing")
         entity["type"] = expand_types(payload["type"], terms)
-    if payload.get("scope") is not None:
-        entity["scope"] = check_scopes(payload["scope"])
-    entity["attrs"] = parse_attributes(payload, terms)
+    if "scope" in payload:
+        scope = payload["scope"]
+        if for_update and scope in (None, NULL):
+            entity["scope"] = None
+        elif scope is not None:
+            entity["scope"] = check_scopes(scope)
+    entity["attrs"] = parse_attributes(payload, terms, for_update=for_update)
     return entity
 
 
-def parse_attributes(payload: Any, terms: TermMap, *, allow_null: bool = False
+def parse_attributes(payload: Any, terms: TermMap, *, for_update: bool = False
                      ) -> dict[str, list[Instance]]:
-    """The attributes of a fragment (PATCH/POST attrs body), by expanded name.
-
-    With ``allow_null`` (merge-patch), an attribute set to null is kept as ``None``
-    and means "delete".
-    """
+    """The attributes of a body or fragment, by expanded name."""
     if not isinstance(payload, dict):
         raise BadRequestData("The body must be a JSON object")
     attrs: dict[str, list[Instance]] = {}
     for name, raw in payload.items():
-        if name in ("id", "type", "scope", "@context") or name in _IGNORED_MEMBERS:
+        if name in ("id", "type", "scope", "@id", "@type") or name in _IGNORED_MEMBERS:
             continue
-        iri = terms.expand(check_name(name))
-        if allow_null and (raw is None or raw == NULL):
-            attrs[iri] = None  # type: ignore[assignment]
-            continue
-        attrs[iri] = parse_attribute(raw, iri, terms, allow_null=allow_null)
+        iri = terms.expand(check_attribute_name(name, terms))
+        attrs[iri] = parse_attribute(raw, iri, terms, for_update=for_update)
     return attrs
 
 
-def parse_attribute(raw: Any, iri: str, terms: TermMap, *, allow_null: bool = False
+def parse_attribute(raw: Any, iri: str, terms: TermMap, *, for_update: bool = False
                     ) -> list[Instance]:
     """One attribute's instances (several when datasetIds are given)."""
     if isinstance(raw, list) and raw and all(_is_instance_like(i) for i in raw):
-        instances = [parse_instance(i, iri, terms, allow_null=allow_null) for i in raw]
+        instances = [parse_instance(i, iri, terms, for_update=for_update) for i in raw]
         seen: set[str | None] = set()
         for inst in instances:
             ds = inst.get("datasetId")
             if ds in seen:
-                raise BadRequestData(f"Attribute {iri} has two instances with datasetId {ds}")
+                raise BadRequestData(f"Attribute {terms.compact(iri)} has two instances "
+                                     f"with datasetId {ds}")
             seen.add(ds)
         return instances
-    return [parse_instance(raw, iri, terms, allow_null=allow_null)]
+    return [parse_instance(raw, iri, terms, for_update=for_update)]
 
 
 def _is_instance_like(item: Any) -> bool:
@@ -141,15 +198,12 @@ def _is_instance_like(item: Any) -> bool:
                                        or bool(_VALUE_MEMBERS & item.keys()))
 
 
-def _infer_kind(raw: dict[str, Any], iri: str) -> str:
+def _infer_kind(raw: dict[str, Any]) -> str:
     for kind, member in VALUE_MEMBER.items():
         if member in raw and kind not in (PROPERTY, GEO_PROPERTY):
             return kind
     if "value" in raw:
-        value = raw["value"]
-        if iri in GEO_ATTRIBUTES or _looks_geometry(value):
-            return GEO_PROPERTY if _looks_geometry(value) else PROPERTY
-        return PROPERTY
+        return GEO_PROPERTY if _looks_geometry(raw["value"]) else PROPERTY
     return GEO_PROPERTY if _looks_geometry(raw) else ""
 
 
@@ -158,37 +212,61 @@ def _looks_geometry(value: Any) -> bool:
             and ("coordinates" in value or "geometries" in value))
 
 
-def parse_instance(raw: Any, iri: str, terms: TermMap, *, allow_null: bool = False) -> Instance:
+def _is_null(value: Any) -> bool:
+    return value is None or value == NULL
+
+
+def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = False) -> Instance:
     """A single attribute instance, from normalized or concise form."""
+    name = terms.compact(iri)
     if not isinstance(raw, dict):
-        if raw is None:
-            raise BadRequestData(f"Attribute {terms.compact(iri)} must not be null")
-        return {"type": PROPERTY, "value": raw}
+        if _is_null(raw):
+            if for_update:
+                return {"type": PROPERTY, DELETE: True}
+            raise BadRequestData(f"Attribute {name} must not be null")
+        return {"type": PROPERTY, "value": _no_nulls(raw, name)}
+    if "@context" in raw:
+        raise BadRequestData(f"Attribute {name} must not carry its own @context")
     kind = raw.get("type")
     if kind is None:
-        kind = _infer_kind(raw, iri)
+        kind = _infer_kind(raw)
         if kind == GEO_PROPERTY and "value" not in raw:
-            return {"type": GEO_PROPERTY, "value": geo.validate_geometry(raw)}
+            return {"type": GEO_PROPERTY, "value": check_geometry(raw, name)}
         if not kind:
-            return {"type": PROPERTY, "value": raw}
+            return {"type": PROPERTY, "value": _no_nulls(raw, name)}
     elif kind not in ATTRIBUTE_TYPES:
-        raise BadRequestData(f"Attribute {terms.compact(iri)} has an unknown type: {kind!r}")
+        raise BadRequestData(f"Attribute {name} has an unknown type: {kind!r}")
+    if kind == PROPERTY and iri in GEO_ATTRIBUTES:
+        raise BadRequestData(f"{name} is a GeoProperty, not a Property")
     instance: Instance = {"type": kind}
     member = VALUE_MEMBER[kind]
-    if member not in raw or raw[member] is None:
-        raise BadRequestData(f"{kind} {terms.compact(iri)} needs a non-null '{member}'")
-    instance[member] = _check_value(kind, raw[member], iri, terms)
+    if member not in raw:
+        raise BadRequestData(f"{kind} {name} needs '{member}'")
+    value = raw[member]
+    if _is_null(value) or (kind == LANGUAGE_PROPERTY and isinstance(value, dict)
+                           and value and all(_is_null(v) for v in value.values())):
+        if not for_update:
+            raise BadRequestData(f"{kind} {name} must not be null when it is created")
+        instance[DELETE] = True
+    else:
+        instance[member] = _check_value(kind, value, name, terms, for_update)
     for key, val in raw.items():
         if key in ("type", member) or key in _IGNORED_MEMBERS:
             continue
+        if key in _OUTPUT_ONLY:
+            raise BadRequestData(f"{key} is only given by the server, never by a client")
         if key == "observedAt":
             instance[key] = check_datetime(val, key)
         elif key == "unitCode":
-            if not isinstance(val, str):
-                raise BadRequestData("unitCode must be a string")
+            if kind not in _UNIT_KINDS:
+                raise BadRequestData(f"unitCode is not allowed on a {kind}")
+            if not isinstance(val, str) or not val:
+                raise BadRequestData("unitCode must be a non-empty string")
             instance[key] = val
         elif key == "datasetId":
-            if not is_uri(val):
+            if val == "@none":
+                continue
+            if not is_uri(val) or val == NULL:
                 raise BadRequestData(f"datasetId must be a URI: {val!r}")
             instance[key] = val
         elif key == "objectType":
@@ -196,31 +274,57 @@ def parse_instance(raw: Any, iri: str, terms: TermMap, *, allow_null: bool = Fal
                 raise BadRequestData("objectType is only allowed on relationships")
             types = val if isinstance(val, list) else [val]
             instance[key] = [terms.expand(check_name(t, "objectType")) for t in types]
-        elif key in _VALUE_MEMBERS:
+        elif key == "lang" and kind == PROPERTY:
+            instance[key] = val
+        elif key in _VALUE_MEMBERS or key in ("lang",):
             raise BadRequestData(f"'{key}' is not allowed on a {kind}")
         else:
-            sub_iri = terms.expand(check_name(key))
-            if allow_null and (val is None or val == NULL):
-                instance[sub_iri] = None
-            else:
-                instance[sub_iri] = parse_instance(val, sub_iri, terms, allow_null=allow_null)
+            sub_iri = terms.expand(check_attribute_name(key, terms))
+            instance[sub_iri] = parse_instance(val, sub_iri, terms, for_update=for_update)
     return instance
 
 
-def _check_value(kind: str, value: Any, iri: str, terms: TermMap) -> Any:
-    name = terms.compact(iri)
+def _no_nulls(value: Any, name: str) -> Any:
+    """Refuse NGSI-LD null inside a compound value (clause 5.5.4)."""
+    if _is_null(value):
+        raise BadRequestData(f"Attribute {name} holds a null inside its value")
+    if isinstance(value, dict):
+        for item in value.values():
+            _no_nulls(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nulls(item, name)
+    return value
+
+
+def check_geometry(value: Any, name: str) -> dict[str, Any]:
+    """A GeoProperty value: a GeoJSON geometry object, or its JSON string encoding."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise BadRequestData(f"GeoProperty {name} is not a GeoJSON geometry") from None
+    if isinstance(value, dict) and value.get("type") == "GeometryCollection":
+        raise BadRequestData(f"GeoProperty {name}: GeometryCollection is not supported")
+    return geo.validate_geometry(value)
+
+
+def _check_value(kind: str, value: Any, name: str, terms: TermMap, for_update: bool) -> Any:
     if kind == GEO_PROPERTY:
-        return geo.validate_geometry(value)
+        return check_geometry(value, name)
     if kind == RELATIONSHIP:
         objects = value if isinstance(value, list) else [value]
         if not objects or not all(is_uri(o) for o in objects):
             raise BadRequestData(f"Relationship {name} must point to a URI")
         return value
     if kind == LANGUAGE_PROPERTY:
-        if not isinstance(value, dict) or not all(
-                isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v))
-                for v in value.values()):
-            raise BadRequestData(f"LanguageProperty {name} needs a languageMap of strings")
+        if not isinstance(value, dict) or not value or not all(
+                isinstance(tag, str) and tag and (
+                    isinstance(v, str) or (isinstance(v, list) and v
+                                           and all(isinstance(s, str) for s in v)))
+                for tag, v in value.items()):
+            raise BadRequestData(f"LanguageProperty {name} needs a languageMap of strings "
+                                 "under non-empty language tags")
         return value
     if kind == VOCAB_PROPERTY:
         if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
@@ -231,7 +335,7 @@ def _check_value(kind: str, value: Any, iri: str, terms: TermMap) -> Any:
     if kind == LIST_PROPERTY:
         if not isinstance(value, list):
             raise BadRequestData(f"ListProperty {name} needs a valueList array")
-        return value
+        return _no_nulls(value, name)
     if kind == LIST_RELATIONSHIP:
         if not isinstance(value, list):
             raise BadRequestData(f"ListRelationship {name} needs an objectList array")
@@ -243,6 +347,5 @@ def _check_value(kind: str, value: Any, iri: str, terms: TermMap) -> Any:
         if not isinstance(value, dict | list):
             raise BadRequestData(f"JsonProperty {name} needs a JSON object or array")
         return value
-    if kind == PROPERTY and isinstance(value, dict) and value.get("@type") == "DateTime":
-        check_datetime(value.get("@value"), name)
-    return value
+    # A merge may null a key inside a compound value: that key is then removed.
+    return value if for_update else _no_nulls(value, name)
