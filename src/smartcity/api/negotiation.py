@@ -15,6 +15,7 @@ from smartcity.core.ngsild.context import CORE_CONTEXT_URL, ContextCompiler, Ter
 from smartcity.core.ngsild.errors import (
     BadRequestData,
     InvalidRequest,
+    LengthRequired,
     NgsiLdError,
     NotAcceptable,
     PayloadTooLarge,
@@ -58,34 +59,43 @@ def link_context(request: Request) -> str | None:
 
 
 def accepted(request: Request, offered: tuple[str, ...] = (JSON, JSON_LD)) -> str:
-    """The media type to answer with, by the Accept header's preferences (406 if none fits)."""
+    """The media type to answer with (clause 6.3.4, RFC 9110 5.3.2), 406 if none fits.
+
+    Each offered type takes the weight of the most specific range that matches it;
+    the highest weight wins and ties go to the first offered type.
+    """
     header = request.headers.get("accept")
     if not header:
         return offered[0]
-    candidates: list[tuple[float, int, int, str]] = []
-    for index, part in enumerate(header.split(",")):
+    ranges: list[tuple[str, float]] = []
+    for part in header.split(","):
         pieces = [p.strip() for p in part.split(";")]
-        media = pieces[0].lower()
         quality = 1.0
-        for p in pieces[1:]:
-            if p.startswith("q="):
+        for param in pieces[1:]:
+            if param.startswith("q="):
                 try:
-                    quality = float(p[2:])
+                    quality = min(max(float(param[2:]), 0.0), 1.0)
                 except ValueError:
-                    quality = 0.0
-        if quality <= 0:
-            continue
-        if media in ("*/*", "application/*"):
-            choice = offered[0]
-        elif media in offered:
-            choice = media
-        else:
-            continue
-        # Higher quality wins, then the more specific type, then the earlier one.
-        candidates.append((quality, int(media == choice), -index, choice))
-    if not candidates:
+                    quality = 1.0
+        if pieces[0]:
+            ranges.append((pieces[0].lower(), quality))
+    best: tuple[float, str] | None = None
+    for media in offered:
+        weight = _weight(media, ranges)
+        if weight > 0 and (best is None or weight > best[0]):
+            best = (weight, media)
+    if best is None:
         raise NotAcceptable(f"None of {header!r} can be produced; offered: {', '.join(offered)}")
-    return max(candidates)[3]
+    return best[1]
+
+
+def _weight(media: str, ranges: list[tuple[str, float]]) -> float:
+    kind = media.split("/")[0] + "/*"
+    for candidate in (media, kind, "*/*"):
+        weights = [q for r, q in ranges if r == candidate]
+        if weights:
+            return max(weights)
+    return 0.0
 
 
 @dataclass
@@ -102,7 +112,9 @@ async def read_body(request: Request, max_bytes: int, *, patch: bool = False) ->
     if ctype not in allowed:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(allowed)}")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
+    if length is None:
+        raise LengthRequired("A request body needs a Content-Length header")
+    if length.isdigit() and int(length) > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
     raw = bytearray()
     async for chunk in request.stream():
@@ -147,13 +159,20 @@ async def compile_context(compiler: ContextCompiler, context: Any) -> TermMap:
     return await asyncio.to_thread(compiler.compile, context)
 
 
+def allow_params(request: Request, allowed: frozenset[str]) -> None:
+    """Refuse query parameters the operation does not define (clause 6.3.20)."""
+    for name in request.query_params:
+        if name not in allowed:
+            raise InvalidRequest(f"Unknown query parameter {name!r}")
+
+
 def parse_options(request: Request, allowed: frozenset[str]) -> set[str]:
     options: set[str] = set()
     for raw in request.query_params.getlist("options"):
         for option in raw.split(","):
             option = option.strip()
             if option not in allowed:
-                raise BadRequestData(f"Unknown option {option!r}")
+                raise InvalidRequest(f"Unknown option {option!r}")
             options.add(option)
     return options
 
@@ -162,14 +181,17 @@ def json_response(body: Any, status: int = 200, media: str = JSON, context: Any 
                   headers: dict[str, str] | None = None) -> Response:
     """A JSON body; JSON-LD gets its @context inline, plain JSON gets it as a Link header."""
     out_headers = dict(headers or {})
-    if media == JSON_LD and context is not ...:
+    if media == GEO_JSON and context is not ... and isinstance(body, dict):
+        # GeoJSON carries its @context inline by default (clause 6.3.15).
+        body = {**body, "@context": context if context is not None else CORE_CONTEXT_URL}
+    elif media == JSON_LD and context is not ...:
         ctx = context if context is not None else CORE_CONTEXT_URL
         if isinstance(body, dict):
             body = {**body, "@context": ctx}
         elif isinstance(body, list):
             body = [{**item, "@context": ctx} if isinstance(item, dict) else item
                     for item in body]
-    elif media in (JSON, GEO_JSON) and context is not ...:
+    elif media == JSON and context is not ...:
         url = context if isinstance(context, str) else CORE_CONTEXT_URL
         link = f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
         out_headers["Link"] = ", ".join(filter(None, [link, out_headers.get("Link")]))

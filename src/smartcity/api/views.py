@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -9,8 +11,10 @@ from starlette.responses import Response
 
 from smartcity.api.negotiation import GEO_JSON, JSON, JSON_LD, accepted, json_response
 from smartcity.core.ngsild.context import TermMap
-from smartcity.core.ngsild.errors import BadRequestData, TooManyResults
+from smartcity.core.ngsild.errors import BadRequestData, InvalidRequest, TooManyResults
+from smartcity.core.ngsild.linked import Fetch, resolve
 from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.projection import Projection, depth, parse_projection
 from smartcity.core.ngsild.query import split_list
 from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View, render_entity
 
@@ -18,35 +22,85 @@ FORMAT_OPTIONS = {"keyValues": KEY_VALUES, "simplified": KEY_VALUES, "concise": 
                   "normalized": NORMALIZED}
 READ_OPTIONS = frozenset({*FORMAT_OPTIONS, "sysAttrs"})
 _ENTITY_MEMBERS = {"id", "type", "scope"}
+_SHAPE = {"attrs", "options", "format", "lang", "pick", "omit", "geometryProperty",
+          "datasetId", "join", "joinLevel", "containedBy", "entityMap", "expandValues",
+          "local", "csf", "via"}
+RETRIEVE_PARAMS = frozenset({*_SHAPE, "type"})
+QUERY_PARAMS = frozenset({*_SHAPE, "type", "id", "idPattern", "q", "scopeQ", "georel",
+                          "geometry", "coordinates", "geoproperty", "limit", "offset",
+                          "count", "orderBy", "collation", "splitEntities"})
+BATCH_QUERY_PARAMS = frozenset({*_SHAPE, "limit", "offset", "count"})
+WRITE_PARAMS = frozenset({"options", "type", "local", "datasetId", "deleteAll"})
 
 
-def view_of(request: Request, terms: TermMap, options: set[str]) -> View:
-    params = request.query_params
+def view_of(params: Mapping[str, str], terms: TermMap, options: set[str],
+            attrs: list[str] | None = None) -> View:
+    """The view asked by query parameters (or a Query body's members)."""
     formats = {FORMAT_OPTIONS[o] for o in options if o in FORMAT_OPTIONS}
     if params.get("format"):
         if params["format"] not in FORMAT_OPTIONS:
-            raise BadRequestData(f"Unknown format {params['format']!r}")
+            raise InvalidRequest(f"Unknown format {params['format']!r}")
         formats = {FORMAT_OPTIONS[params["format"]]}
     if len(formats) > 1:
         raise BadRequestData("Only one of keyValues, concise and normalized may be asked")
-    pick = _members(params.get("pick"), terms)
-    omit = _members(params.get("omit"), terms)
-    if pick is not None and omit:
-        raise BadRequestData("pick and omit cannot be used together")
-    attrs = frozenset(terms.expand(a) for a in split_list(params.get("attrs"))) \
+    attr_names = attrs if attrs is not None else split_list(params.get("attrs")) \
         if params.get("attrs") else None
-    dataset_ids = frozenset(split_list(params.get("datasetId"))) \
-        if params.get("datasetId") else None
+    pick = _projection(params.get("pick"), terms)
+    omit = _projection(params.get("omit"), terms)
+    if (pick is not None or omit is not None) and attr_names is not None:
+        raise BadRequestData("pick and omit cannot be combined with attrs")
+    if pick is not None and omit is not None and pick.keys() & omit.keys():
+        raise BadRequestData("A member cannot be both picked and omitted")
+    join = params.get("join")
+    if join not in (None, "inline", "flat", "@none"):
+        raise BadRequestData("join must be inline, flat or @none")
+    level = 1
+    if params.get("joinLevel") is not None:
+        level = _int(params["joinLevel"], 1, "joinLevel")
+        if level < 1:
+            raise BadRequestData("joinLevel must be at least 1")
+    join = None if join == "@none" else join
+    nested = max(depth(pick or {}), depth(omit or {}))
+    if nested and (join is None or nested > level):
+        raise BadRequestData("A nested pick/omit reaches further than the join asks for")
     return View(format=formats.pop() if formats else NORMALIZED,
-                sys_attrs="sysAttrs" in options, attrs=attrs, pick=pick,
-                omit=omit or frozenset(), lang=params.get("lang") or None,
-                dataset_ids=dataset_ids)
+                sys_attrs="sysAttrs" in options,
+                attrs=frozenset(terms.expand(a) for a in attr_names)
+                if attr_names is not None else None,
+                pick=pick, omit=omit, lang=params.get("lang") or None,
+                dataset_ids=frozenset(split_list(params.get("datasetId")))
+                if params.get("datasetId") else None,
+                join=join, join_level=level)
 
 
-def _members(text: str | None, terms: TermMap) -> frozenset[str] | None:
+def _projection(text: str | None, terms: TermMap) -> Projection | None:
     if text is None:
         return None
-    return frozenset(n if n in _ENTITY_MEMBERS else terms.expand(n) for n in split_list(text))
+    return _expand_projection(parse_projection(text), terms)
+
+
+def _expand_projection(projection: Projection, terms: TermMap) -> Projection:
+    return {name if name in _ENTITY_MEMBERS else terms.expand(name):
+            _expand_projection(sub, terms) if sub else None
+            for name, sub in projection.items()}
+
+
+async def render_linked(entities: list[Entity], terms: TermMap, view: View,
+                        fetch: Fetch) -> list[dict[str, Any]]:
+    """Render entities, following relationships as far as the view's join asks."""
+    if not view.follows():
+        return [render_entity(e, terms, view) for e in entities]
+    reached = await resolve(entities, fetch, view.join_level)
+    if view.join == "inline":
+        linked = {i: e for i, (e, _) in reached.items()}
+        return [render_entity(e, terms, view, linked) for e in entities]
+    flat = [render_entity(e, terms, view) for e in entities]
+    for entity, path in reached.values():
+        linked_view = view
+        for iri in path:
+            linked_view = linked_view.linked(iri)
+        flat.append(render_entity(entity, terms, replace(linked_view, join=None)))
+    return flat
 
 
 def pagination(request: Request, default: int, maximum: int) -> tuple[int, int, bool]:
@@ -82,10 +136,6 @@ def _bool(text: str | None, name: str) -> bool:
 
 def entity_media(request: Request) -> str:
     return accepted(request, (JSON, JSON_LD, GEO_JSON))
-
-
-def render_many(entities: list[Entity], terms: TermMap, view: View) -> list[dict[str, Any]]:
-    return [render_entity(e, terms, view) for e in entities]
 
 
 def feature(entity: dict[str, Any], geometry_property: str) -> dict[str, Any]:

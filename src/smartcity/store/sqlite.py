@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS geo_attrs (
     id INTEGER PRIMARY KEY, entity INTEGER NOT NULL, attr TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS geo_attrs_entity ON geo_attrs (entity);
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contexts (
     local_id TEXT PRIMARY KEY, record BLOB NOT NULL
 );
@@ -169,13 +170,19 @@ class SqliteStore:
             "SELECT attr, count(*) FROM entity_attrs WHERE tenant=? GROUP BY attr", (tenant,)))
 
     async def tenants(self) -> list[str]:
-        return [t for (t,) in self.db.execute("SELECT DISTINCT tenant FROM entities")]
+        return [t for (t,) in self.db.execute("SELECT name FROM tenants ORDER BY name")]
+
+    async def has_tenant(self, tenant: str) -> bool:
+        return self.db.execute("SELECT 1 FROM tenants WHERE name=?", (tenant,)).fetchone() \
+            is not None
 
     # -- writes --------------------------------------------------------------
     async def write(self, tenant: str, writes: Sequence[Write]) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
+            if any(w.op == "insert" for w in writes):
+                db.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
             for w in writes:
                 self._apply(tenant, w)
         except BaseException:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,6 +10,7 @@ from starlette.responses import Response
 
 from smartcity.api.negotiation import (
     Body,
+    allow_params,
     compile_context,
     json_response,
     parse_options,
@@ -20,11 +20,12 @@ from smartcity.api.negotiation import (
 from smartcity.api.platform import Platform, platform_of
 from smartcity.api.routes.entities import page_headers
 from smartcity.api.views import (
+    BATCH_QUERY_PARAMS,
     READ_OPTIONS,
     entity_answer,
     entity_media,
     pagination,
-    render_many,
+    render_linked,
     view_of,
 )
 from smartcity.core.ngsild.context import TermMap
@@ -35,6 +36,8 @@ from smartcity.core.ngsild.normalize import check_entity_id, parse_entity
 from smartcity.core.ngsild.query import build_query
 
 router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["batch"])
+# Members of a Query body that shape the answer rather than select entities.
+VIEW_MEMBERS = frozenset({"attrs", "lang", "pick", "omit", "join", "joinLevel", "datasetId"})
 
 
 async def _entities(platform: Platform, body: Body, result: BatchResult, *,
@@ -83,6 +86,7 @@ def batch_response(result: BatchResult, *, created_status: bool = False) -> Resp
 @router.post("/create", summary="Create a batch of entities")
 async def batch_create(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, frozenset({"options", "local"}))
     tenant = tenant_of(request)
     body = await read_body(request, platform.settings.max_body_bytes)
     result = BatchResult()
@@ -96,6 +100,7 @@ async def batch_create(request: Request) -> Response:
 @router.post("/upsert", summary="Create or update a batch of entities")
 async def batch_upsert(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, frozenset({"options", "local"}))
     tenant = tenant_of(request)
     options = parse_options(request, frozenset({"replace", "update"}))
     if len(options) > 1:
@@ -110,6 +115,7 @@ async def batch_upsert(request: Request) -> Response:
 @router.post("/update", summary="Update attributes of a batch of entities")
 async def batch_update(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, frozenset({"options", "local"}))
     tenant = tenant_of(request)
     options = parse_options(request, frozenset({"noOverwrite"}))
     body = await read_body(request, platform.settings.max_body_bytes)
@@ -122,6 +128,7 @@ async def batch_update(request: Request) -> Response:
 @router.post("/merge", summary="Merge a batch of entities")
 async def batch_merge(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, frozenset({"options", "local"}))
     tenant = tenant_of(request)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
     result = BatchResult()
@@ -133,6 +140,7 @@ async def batch_merge(request: Request) -> Response:
 @router.post("/delete", summary="Delete a batch of entities")
 async def batch_delete(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, frozenset({"options", "local"}))
     tenant = tenant_of(request)
     body = await read_body(request, platform.settings.max_body_bytes)
     if not isinstance(body.data, list) or not body.data:
@@ -151,23 +159,23 @@ async def batch_delete(request: Request) -> Response:
 @router.post("/query", summary="Query entities with a Query body")
 async def batch_query(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, BATCH_QUERY_PARAMS)
     tenant = tenant_of(request)
     media = entity_media(request)
     body = await read_body(request, platform.settings.max_body_bytes)
     terms = await compile_context(platform.compiler, body.context)
     params = query_params(body.data, terms)
     options = parse_options(request, READ_OPTIONS)
-    view = view_of(request, terms, options)
-    if params.get("attrs"):
-        view = replace(view, attrs=frozenset(terms.expand(a)
-                                             for a in params["attrs"].split(",")))
+    shape = {**request.query_params, **{k: v for k, v in params.items() if k in VIEW_MEMBERS}}
+    view = view_of(shape, terms, options)
     offset, limit, count = pagination(request, platform.settings.default_limit,
                                       platform.settings.max_limit)
     query = build_query(params, terms)
     page = await platform.entities.query(tenant, query, offset, limit, count)
     headers = page_headers(request, offset, limit, len(page.entities), page.total, media)
-    return entity_answer(request, render_many(page.entities, terms, view), media,
-                         body.context, headers)
+    rendered = await render_linked(page.entities, terms, view,
+                                   lambda ids: platform.store.get_many(tenant, ids))
+    return entity_answer(request, rendered, media, body.context, headers)
 
 
 def query_params(data: Any, terms: TermMap) -> dict[str, Any]:
@@ -175,31 +183,49 @@ def query_params(data: Any, terms: TermMap) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("type") != "Query":
         raise BadRequestData("The body must be a Query object with type 'Query'")
     params: dict[str, Any] = {}
-    selectors = data.get("entities") or []
-    if not isinstance(selectors, list):
-        raise BadRequestData("entities must be an array of EntitySelector")
+    selectors = data.get("entities", [])
+    if not isinstance(selectors, list) or ("entities" in data and not selectors):
+        raise BadRequestData("entities must be a non-empty array of EntitySelector")
     types: list[str] = []
     ids: list[str] = []
     for selector in selectors:
-        if not isinstance(selector, dict):
-            raise BadRequestData("Each entity selector must be an object")
-        if selector.get("type"):
-            types.append(selector["type"])
-        if selector.get("id"):
-            ids.append(selector["id"])
-        if selector.get("idPattern"):
+        if not isinstance(selector, dict) or not isinstance(selector.get("type"), str):
+            raise BadRequestData("Each entity selector must be an object with a type")
+        types.append(selector["type"])
+        selected = selector.get("id")
+        if selected is not None:
+            selected = [selected] if isinstance(selected, str) else selected
+            if not isinstance(selected, list) or not all(isinstance(i, str) for i in selected):
+                raise BadRequestData("A selector's id must be a URI or an array of URIs")
+            ids.extend(selected)
+        elif selector.get("idPattern"):
             params["idPattern"] = selector["idPattern"]
+    if ids:
+        params.pop("idPattern", None)
     if types:
         params["type"] = ",".join(types)
     if ids:
         params["id"] = ",".join(ids)
-    if data.get("attrs"):
-        if not isinstance(data["attrs"], list):
-            raise BadRequestData("attrs must be an array")
-        params["attrs"] = ",".join(data["attrs"])
-    for key in ("q", "scopeQ", "lang"):
-        if data.get(key) is not None:
-            params[key] = data[key]
+    if "attrs" in data:
+        attrs = data["attrs"]
+        if not isinstance(attrs, list) or not attrs or \
+                not all(isinstance(a, str) for a in attrs):
+            raise BadRequestData("attrs must be a non-empty array of attribute names")
+        params["attrs"] = ",".join(attrs)
+    for key in ("q", "scopeQ", "lang", "pick", "omit", "join", "joinLevel", "datasetId"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if key == "joinLevel" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        elif key in ("pick", "omit", "datasetId") and isinstance(value, list) \
+                and all(isinstance(v, str) for v in value):
+            value = ",".join(value)
+        if not isinstance(value, str):
+            raise BadRequestData(f"{key} has the wrong type in the Query")
+        params[key] = value
+    if "temporalQ" in data:
+        raise BadRequestData("temporalQ belongs to temporal queries only")
     geo_q = data.get("geoQ")
     if geo_q is not None:
         if not isinstance(geo_q, dict):

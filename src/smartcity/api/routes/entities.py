@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartcity.api.negotiation import (
+    allow_params,
     compile_context,
     json_response,
     link_context,
@@ -19,15 +20,19 @@ from smartcity.api.negotiation import (
 )
 from smartcity.api.platform import Platform, platform_of
 from smartcity.api.views import (
+    QUERY_PARAMS,
     READ_OPTIONS,
+    RETRIEVE_PARAMS,
+    WRITE_PARAMS,
     entity_answer,
     entity_media,
     pagination,
-    render_many,
+    render_linked,
     view_of,
 )
 from smartcity.core.ngsild.context import TermMap
-from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported
+from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported, ResourceNotFound
+from smartcity.core.ngsild.linked import Fetch
 from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.normalize import (
     check_attribute_name,
@@ -37,7 +42,6 @@ from smartcity.core.ngsild.normalize import (
     parse_entity,
 )
 from smartcity.core.ngsild.query import build_query, split_list
-from smartcity.core.ngsild.render import render_entity
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["entities"])
 NO_CONTENT = 204
@@ -64,6 +68,7 @@ def check_attribute_path(attr: str, terms: TermMap) -> str:
 @router.post("/entities", status_code=201, summary="Create an entity")
 async def create_entity(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, frozenset({"local"}))
     tenant = tenant_of(request)
     body = await read_body(request, platform.settings.max_body_bytes)
     terms = await compile_context(platform.compiler, body.context)
@@ -76,19 +81,20 @@ async def create_entity(request: Request) -> Response:
 @router.get("/entities", summary="Query entities")
 async def query_entities(request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, QUERY_PARAMS)
     tenant = tenant_of(request)
     media = entity_media(request)
     terms, context = await _get_terms(platform, request)
     options = parse_options(request, READ_OPTIONS)
-    view = view_of(request, terms, options)
+    view = view_of(request.query_params, terms, options)
     offset, limit, count = pagination(request, platform.settings.default_limit,
                                       platform.settings.max_limit)
     params = dict(request.query_params)
     query = build_query(params, terms, require_filter=False)
     page = await platform.entities.query(tenant, query, offset, limit, count)
     headers = page_headers(request, offset, limit, len(page.entities), page.total, media)
-    return entity_answer(request, render_many(page.entities, terms, view), media, context,
-                         headers)
+    rendered = await render_linked(page.entities, terms, view, _fetcher(platform, tenant))
+    return entity_answer(request, rendered, media, context, headers)
 
 
 def page_headers(request: Request, offset: int, limit: int, returned: int,
@@ -128,20 +134,32 @@ async def _no_attr_get(entity_id: str, attr: str) -> Response:
 @router.get("/entities/{entity_id:path}", summary="Retrieve an entity")
 async def retrieve_entity(entity_id: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, RETRIEVE_PARAMS)
     tenant = tenant_of(request)
     media = entity_media(request)
     check_entity_id(entity_id)
     terms, context = await _get_terms(platform, request)
     options = parse_options(request, READ_OPTIONS)
-    view = view_of(request, terms, options)
+    view = view_of(request.query_params, terms, options)
     entity = await platform.entities.retrieve(tenant, entity_id, type_gate(request, terms))
-    return entity_answer(request, render_entity(entity, terms, view), media, context)
+    if view.attrs is not None and not view.attrs & entity["attrs"].keys():
+        raise ResourceNotFound(f"Entity {entity_id} has none of the attributes asked for")
+    rendered = await render_linked([entity], terms, view, _fetcher(platform, tenant))
+    if not rendered[0]:
+        raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick/omit")
+    body = rendered if view.join == "flat" and view.follows() else rendered[0]
+    return entity_answer(request, body, media, context)
+
+
+def _fetcher(platform: Platform, tenant: str) -> Fetch:
+    return lambda ids: platform.store.get_many(tenant, ids)
 
 
 @router.patch("/entities/{entity_id:path}/attrs/{attr}", status_code=204,
               summary="Partially update an attribute")
 async def partial_update(entity_id: str, attr: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
@@ -157,6 +175,7 @@ async def partial_update(entity_id: str, attr: str, request: Request) -> Respons
             summary="Replace an attribute")
 async def replace_attribute(entity_id: str, attr: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes)
@@ -179,6 +198,7 @@ def _fragment(data: Any, iri: str, terms: TermMap, *, for_update: bool = False) 
 @router.patch("/entities/{entity_id:path}/attrs", summary="Update attributes")
 async def update_attributes(entity_id: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
@@ -202,6 +222,7 @@ def _entity_fragment(data: Any, entity_id: str, terms: TermMap) -> dict[str, Any
 @router.post("/entities/{entity_id:path}/attrs", summary="Append attributes")
 async def append_attributes(entity_id: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     options = parse_options(request, frozenset({"noOverwrite"}))
@@ -227,6 +248,7 @@ def outcome_response(outcome: AttrOutcome, terms: TermMap) -> Response:
 @router.patch("/entities/{entity_id:path}", status_code=204, summary="Merge an entity")
 async def merge_entity(entity_id: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
@@ -239,6 +261,7 @@ async def merge_entity(entity_id: str, request: Request) -> Response:
 @router.put("/entities/{entity_id:path}", status_code=204, summary="Replace an entity")
 async def replace_entity(entity_id: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     body = await read_body(request, platform.settings.max_body_bytes)
@@ -255,6 +278,7 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
                summary="Delete an attribute")
 async def delete_attribute(entity_id: str, attr: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     terms, _ = await _get_terms(platform, request)
@@ -271,6 +295,7 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
 @router.delete("/entities/{entity_id:path}", status_code=204, summary="Delete an entity")
 async def delete_entity(entity_id: str, request: Request) -> Response:
     platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
     terms, _ = await _get_terms(platform, request)

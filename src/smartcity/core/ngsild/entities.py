@@ -19,12 +19,13 @@ from smartcity.core.ngsild.errors import (
     BadRequestData,
     Conflict,
     NgsiLdError,
+    NonexistentTenant,
     ResourceNotFound,
 )
 from smartcity.core.ngsild.model import Entity, Instance
 from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.query import EntityQuery
-from smartcity.core.ngsild.storage import EntityStore, Page, Write
+from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, Page, Write
 
 _RETRIES = 5
 TypeGate = frozenset[str] | None
@@ -46,6 +47,15 @@ class EntityService:
         self.store = store
         self.bus = bus or LocalEventBus()
         self.clock = clock or SystemClock()
+        self._tenants: set[str] = {DEFAULT_TENANT}
+
+    async def require_tenant(self, tenant: str) -> None:
+        """Operations other than creation need an existing tenant (clause 5.5.10)."""
+        if tenant in self._tenants:
+            return
+        if not await self.store.has_tenant(tenant):
+            raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
+        self._tenants.add(tenant)
 
     def now(self) -> str:
         return timestamp(self.clock.now())
@@ -60,6 +70,7 @@ class EntityService:
 
     async def retrieve(self, tenant: str, entity_id: str, types: TypeGate = None) -> Entity:
         """The entity; with ``types``, only if it has one of them (the type selector)."""
+        await self.require_tenant(tenant)
         entity = await self.store.get(tenant, entity_id)
         if entity is None or (types and not types.intersection(entity["type"])):
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
@@ -67,6 +78,7 @@ class EntityService:
 
     async def query(self, tenant: str, query: EntityQuery, offset: int, limit: int,
                     count: bool) -> Page:
+        await self.require_tenant(tenant)
         return await self.store.query(tenant, query.selection, query.predicate, offset, limit,
                                       count)
 
@@ -197,6 +209,7 @@ class EntityService:
 
     async def batch_delete(self, tenant: str, entity_ids: Sequence[str],
                            result: BatchResult) -> BatchResult:
+        await self.require_tenant(tenant)
         existing = await self.store.get_many(tenant, entity_ids)
         now = self.now()
         writes: list[Write] = []
@@ -215,6 +228,8 @@ class EntityService:
     async def _batch_modify(self, tenant: str, entities: Sequence[Entity],
                             apply: Callable[[Entity | None, Entity, str], Entity],
                             result: BatchResult, *, create: bool) -> BatchResult:
+        if not create:
+            await self.require_tenant(tenant)
         existing = await self.store.get_many(tenant, [e["id"] for e in entities])
         now = self.now()
         current: dict[str, Entity] = dict(existing)

@@ -62,6 +62,14 @@ class NoMultiTypeSupport(NgsiLdError):
     name, status, title = "NoMultiTypeSupport", 400, "No multi-type support"
 
 
+class NonexistentTenant(NgsiLdError):
+    name, status, title = "NonexistentTenant", 404, "Nonexistent tenant"
+
+
+class LengthRequired(NgsiLdError):
+    name, status, title = "LengthRequired", 411, "Length required"
+
+
 class LdContextNotAvailable(NgsiLdError):
     name, status, title = "LdContextNotAvailable", 503, "@context not available"
 

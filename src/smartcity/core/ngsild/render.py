@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from smartcity.core.ngsild.context import TermMap
@@ -12,6 +12,7 @@ from smartcity.core.ngsild.model import (
     LANGUAGE_PROPERTY,
     LIST_RELATIONSHIP,
     PROPERTY,
+    RELATIONSHIP,
     RESERVED_MEMBERS,
     SYSTEM_MEMBERS,
     VALUE_MEMBER,
@@ -19,36 +20,56 @@ from smartcity.core.ngsild.model import (
     Entity,
     Instance,
 )
+from smartcity.core.ngsild.projection import Projection
 
 NORMALIZED, CONCISE, KEY_VALUES = "normalized", "concise", "keyValues"
 
 
 @dataclass(frozen=True)
 class View:
-    """How an entity is shown: format, system attributes, attribute selection, language."""
+    """How an entity is shown: format, system attributes, selection, language, joins.
+
+    ``pick`` and ``omit`` are projections with expanded names (``id``, ``type`` and
+    ``scope`` stay as they are); a nested projection applies to the entities the
+    relationship of that name links to, when ``join`` asks for them.
+    """
 
     format: str = NORMALIZED
     sys_attrs: bool = False
     attrs: frozenset[str] | None = None  # expanded names; None = all
-    pick: frozenset[str] | None = None  # expanded names plus 'id'/'type'/'scope'
-    omit: frozenset[str] = frozenset()
+    pick: Projection | None = None
+    omit: Projection | None = None
     lang: str | None = None
     dataset_ids: frozenset[str] | None = None  # '@none' stands for the default instance
+    join: str | None = None  # 'inline' or 'flat'
+    join_level: int = 1
 
     def keeps(self, iri: str) -> bool:
         if self.attrs is not None and iri not in self.attrs:
             return False
-        if self.pick is not None and iri not in self.pick:
-            return False
-        return iri not in self.omit
+        return self.keeps_member(iri)
 
     def keeps_member(self, member: str) -> bool:
         if self.pick is not None and member not in self.pick:
             return False
-        return member not in self.omit
+        return not (self.omit and member in self.omit and self.omit[member] is None)
+
+    def linked(self, iri: str) -> View:
+        """The view of the entities a relationship links to, one join level down."""
+        pick = self.pick.get(iri) if self.pick is not None else None
+        omit = self.omit.get(iri) if self.omit else None
+        return replace(self, attrs=None, pick=pick, omit=omit, join_level=self.join_level - 1)
+
+    def follows(self) -> bool:
+        return self.join is not None and self.join_level > 0
 
 
-def render_entity(entity: Entity, terms: TermMap, view: View) -> dict[str, Any]:
+Linked = dict[str, Entity]
+"""Entities reachable through relationships, by id (see ``linked.resolve``)."""
+
+
+def render_entity(entity: Entity, terms: TermMap, view: View,
+                  linked: Linked | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if view.keeps_member("id"):
         out["id"] = entity["id"]
@@ -62,6 +83,7 @@ def render_entity(entity: Entity, terms: TermMap, view: View) -> dict[str, Any]:
         for member in ("createdAt", "modifiedAt", "deletedAt"):
             if member in entity:
                 out[member] = entity[member]
+    inline = linked if view.join == "inline" and view.follows() else None
     for iri, instances in entity["attrs"].items():
         if not view.keeps(iri):
             continue
@@ -71,8 +93,24 @@ def render_entity(entity: Entity, terms: TermMap, view: View) -> dict[str, Any]:
         if not instances:
             continue
         rendered = [render_instance(i, terms, view) for i in instances]
+        if inline is not None:
+            rendered = [_inline(r, i, terms, view.linked(iri), inline)
+                        for r, i in zip(rendered, instances, strict=True)]
         out[terms.compact(iri)] = rendered[0] if len(rendered) == 1 else rendered
     return out
+
+
+def _inline(rendered: Any, instance: Instance, terms: TermMap, view: View,
+            linked: Linked) -> Any:
+    """Put the entity a relationship links to inside it (join=inline)."""
+    target = linked.get(instance.get("object")) \
+        if instance.get("type") == RELATIONSHIP else None
+    if target is None:
+        return rendered
+    entity = render_entity(target, terms, view, linked)
+    if view.format == KEY_VALUES:
+        return entity
+    return {**rendered, "entity": entity}
 
 
 def render_instance(instance: Instance, terms: TermMap, view: View) -> Any:
