@@ -85,6 +85,15 @@ def _expand_projection(projection: Projection, terms: TermMap) -> Projection:
             for name, sub in projection.items()}
 
 
+def _kept_along(view: View, path: tuple[str, ...]) -> bool:
+    """Whether every relationship on the path survives the projections on the way."""
+    for iri in path:
+        if not view.keeps(iri):
+            return False
+        view = view.linked(iri)
+    return True
+
+
 async def render_linked(entities: list[Entity], terms: TermMap, view: View,
                         fetch: Fetch) -> list[dict[str, Any]]:
     """Render entities, following relationships as far as the view's join asks."""
@@ -96,6 +105,8 @@ async def render_linked(entities: list[Entity], terms: TermMap, view: View,
         return [render_entity(e, terms, view, linked) for e in entities]
     flat = [render_entity(e, terms, view) for e in entities]
     for entity, path in reached.values():
+        if not _kept_along(view, path):
+            continue
         linked_view = view
         for iri in path:
             linked_view = linked_view.linked(iri)
@@ -135,16 +146,23 @@ def _bool(text: str | None, name: str) -> bool:
 
 
 def entity_media(request: Request) -> str:
-    return accepted(request, (JSON, JSON_LD, GEO_JSON))
+    media = accepted(request, (JSON, JSON_LD, GEO_JSON))
+    if media != GEO_JSON and "geometryProperty" in request.query_params:
+        raise BadRequestData("geometryProperty only applies to application/geo+json answers")
+    return media
 
 
 def feature(entity: dict[str, Any], geometry_property: str) -> dict[str, Any]:
     """An entity (already rendered) as a GeoJSON Feature."""
     geometry = entity.get(geometry_property)
+    if isinstance(geometry, list):
+        # Several instances: the default one (no datasetId) gives the Feature's geometry.
+        geometry = next((g for g in geometry if isinstance(g, dict) and "datasetId" not in g),
+                        None)
+    elif isinstance(geometry, dict) and "dataset" in geometry and len(geometry) == 1:
+        geometry = geometry["dataset"].get("@none")
     if isinstance(geometry, dict) and "value" in geometry:
         geometry = geometry["value"]
-    elif isinstance(geometry, list):
-        geometry = geometry[0].get("value") if isinstance(geometry[0], dict) else None
     if not (isinstance(geometry, dict) and "type" in geometry):
         geometry = None
     properties = {k: v for k, v in entity.items() if k != "id"}

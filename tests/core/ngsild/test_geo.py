@@ -95,17 +95,16 @@ def test_parse_near_min_distance() -> None:
     assert (parsed.min_distance, parsed.max_distance) == (100.0, None)
 
 
-def test_parse_near_both_distances_in_either_order() -> None:
+def test_parse_near_refuses_both_distances_in_either_order() -> None:
     for georel in ("near;maxDistance==2000;minDistance==100",
                    "near;minDistance==100;maxDistance==2000"):
-        parsed = query(georel, "Point", "[8,40]")
-        assert (parsed.min_distance, parsed.max_distance) == (100.0, 2000.0)
+        with pytest.raises(BadRequestData):
+            query(georel, "Point", "[8,40]")
 
 
 def test_parse_accepts_decimal_and_exponent_distances() -> None:
     assert query("near;maxDistance==12.5", "Point", "[8,40]").max_distance == 12.5
     assert query("near;maxDistance==1e3", "Point", "[8,40]").max_distance == 1000.0
-    assert query("near;maxDistance==0", "Point", "[8,40]").max_distance == 0.0
 
 
 def test_parse_accepts_already_parsed_coordinates() -> None:
@@ -141,8 +140,6 @@ def test_parse_keeps_geoproperty_as_given() -> None:
     pytest.param("within", "GeometryCollection", "[]", id="GeometryCollection query"),
     pytest.param("within", "Polygon", "[[[0,0],[1,0],[1,1],[0,1]]]", id="non-closed polygon"),
     pytest.param("within", "Polygon", "[[[0,0],[1,0],[0,0]]]", id="ring of three positions"),
-    pytest.param("within", "Polygon", "[[[0,0],[1,1],[1,0],[0,1],[0,0]]]",
-                 id="self-intersecting polygon"),
     pytest.param("within", "Polygon", "[]", id="polygon without rings"),
     pytest.param("near;maxDistance==5", "Point", "[8,95]", id="latitude above 90"),
     pytest.param("near;maxDistance==5", "Point", "[8,-90.5]", id="latitude below -90"),
@@ -230,16 +227,14 @@ def test_near_min_distance_keeps_points_beyond_100_m(azimuth: float) -> None:
     assert not near.matches(point(offset(ORIGIN, 99, azimuth)))
 
 
-def test_near_min_and_max_distance_keep_a_ring() -> None:
-    near = query("near;minDistance==100;maxDistance==500", "Point", ORIGIN)
-    assert [near.matches(point(offset(ORIGIN, d, 30))) for d in (50, 150, 450, 550)] == [
-        False, True, True, False]
+def test_near_takes_only_one_distance_modifier() -> None:
+    with pytest.raises(BadRequestData):
+        query("near;minDistance==100;maxDistance==500", "Point", ORIGIN)
 
 
-def test_near_max_distance_zero_keeps_only_the_point_itself() -> None:
-    near = query("near;maxDistance==0", "Point", ORIGIN)
-    assert near.matches(point(ORIGIN))
-    assert not near.matches(point(offset(ORIGIN, 0.01, 0)))
+def test_near_max_distance_zero_is_rejected() -> None:
+    with pytest.raises(BadRequestData):
+        query("near;maxDistance==0", "Point", ORIGIN)
 
 
 def test_near_measures_geodesic_metres_not_degrees() -> None:
@@ -262,7 +257,7 @@ def test_near_stored_polygon_uses_its_nearest_edge() -> None:
 
 
 def test_near_point_inside_stored_polygon_is_at_distance_zero() -> None:
-    assert query("near;maxDistance==0", "Point", INSIDE).matches(polygon(SQUARE))
+    assert query("near;maxDistance==0.001", "Point", INSIDE).matches(polygon(SQUARE))
     assert not query("near;minDistance==1", "Point", INSIDE).matches(polygon(SQUARE))
 
 
@@ -448,7 +443,7 @@ def test_bbox_is_none_for_near_with_only_min_distance() -> None:
 
 
 def test_bbox_of_near_covers_the_distance_in_every_direction() -> None:
-    bbox = query("near;maxDistance==2000;minDistance==10", "Point", ORIGIN).bbox()
+    bbox = query("near;maxDistance==2000", "Point", ORIGIN).bbox()
     assert bbox is not None
     for azimuth in range(0, 360, 15):
         assert in_box(offset(ORIGIN, 2000, azimuth), bbox)
@@ -482,7 +477,7 @@ def test_bbox_of_near_polygon_grows_its_bounds() -> None:
 
 lons = st.floats(-180, 180)
 lats = st.floats(-90, 90)
-distances = st.floats(0, 5_000_000)
+distances = st.floats(0.001, 5_000_000)
 
 
 @settings(max_examples=300, deadline=None)

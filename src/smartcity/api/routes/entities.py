@@ -90,7 +90,7 @@ async def query_entities(request: Request) -> Response:
     offset, limit, count = pagination(request, platform.settings.default_limit,
                                       platform.settings.max_limit)
     params = dict(request.query_params)
-    query = build_query(params, terms, require_filter=False)
+    query = build_query(params, terms, require_filter=True)
     page = await platform.entities.query(tenant, query, offset, limit, count)
     headers = page_headers(request, offset, limit, len(page.entities), page.total, media)
     rendered = await render_linked(page.entities, terms, view, _fetcher(platform, tenant))
@@ -147,7 +147,8 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     rendered = await render_linked([entity], terms, view, _fetcher(platform, tenant))
     if not rendered[0]:
         raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick/omit")
-    body = rendered if view.join == "flat" and view.follows() else rendered[0]
+    # Flat joins answer a list, unless no linked entity was found.
+    body = rendered if len(rendered) > 1 else rendered[0]
     return entity_answer(request, body, media, context)
 
 

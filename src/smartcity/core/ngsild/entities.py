@@ -24,6 +24,7 @@ from smartcity.core.ngsild.errors import (
 )
 from smartcity.core.ngsild.model import Entity, Instance
 from smartcity.core.ngsild.mutations import AttrOutcome
+from smartcity.core.ngsild.ordering import sort_entities
 from smartcity.core.ngsild.query import EntityQuery
 from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, Page, Write
 
@@ -79,8 +80,14 @@ class EntityService:
     async def query(self, tenant: str, query: EntityQuery, offset: int, limit: int,
                     count: bool) -> Page:
         await self.require_tenant(tenant)
-        return await self.store.query(tenant, query.selection, query.predicate, offset, limit,
-                                      count)
+        if not query.order:
+            return await self.store.query(tenant, query.selection, query.predicate, offset,
+                                          limit, count)
+        # Ordering needs every match before the page can be cut.
+        every = await self.store.query(tenant, query.selection, query.predicate, 0,
+                                       2**62, True)
+        ordered = sort_entities(every.entities, list(query.order))
+        return Page(ordered[offset:offset + limit], every.total if count else None)
 
     async def delete(self, tenant: str, entity_id: str, types: TypeGate = None) -> None:
         stored = await self.retrieve(tenant, entity_id, types)

@@ -22,7 +22,6 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
-from shapely.validation import explain_validity
 
 from smartcity.core.ngsild.errors import BadRequestData
 
@@ -237,12 +236,13 @@ def _parse_georel(georel: str) -> tuple[str, float | None, float | None]:
         if name in distances:
             raise BadRequestData(f"{name} is given twice in georel")
         distances[name] = _parse_distance(name, number)
-    if not distances:
-        raise BadRequestData("georel near needs maxDistance==<metres> or "
+    # Clause 4.10: near takes exactly one distance modifier.
+    if len(distances) != 1:
+        raise BadRequestData("georel near needs one of maxDistance==<metres> or "
                              "minDistance==<metres>")
     max_distance, min_distance = distances.get("maxDistance"), distances.get("minDistance")
-    if max_distance is not None and min_distance is not None and min_distance > max_distance:
-        raise BadRequestData("minDistance is greater than maxDistance")
+    if max_distance == 0:
+        raise BadRequestData("maxDistance must be greater than zero")
     return relation, max_distance, min_distance
 
 
@@ -276,10 +276,9 @@ def _query_shape(geometry: str, coordinates: Any) -> BaseGeometry:
     except (ValueError, TypeError, ShapelyError) as exc:
         # e.g. positions mixing two and three dimensions.
         raise BadRequestData(f"Unusable {geometry} coordinates: {exc}") from exc
-    # GEOS gives undefined answers for invalid geometries (self-intersecting rings, holes
-    # outside their shell), so such a query is refused rather than answered wrongly.
-    if not query_shape.is_valid:
-        raise BadRequestData(f"Invalid {geometry}: {explain_validity(query_shape)}")
+    # A self-intersecting query polygon is kept as given: clients compare it with stored
+    # geometries of the same shape (equals), and predicates GEOS cannot decide on it
+    # simply do not match (see GeoQuery.matches).
     return query_shape
 
 

@@ -11,7 +11,7 @@ import re
 from smartcity.core.ngsild.errors import BadRequestData
 
 Projection = dict[str, "Projection | None"]
-_NAME = re.compile(r"[^,{}\s;]+")
+_NAME = re.compile(r"[^,|{}\s;]+")
 
 
 def parse_projection(text: str) -> Projection:
@@ -40,7 +40,8 @@ def _list(text: str, pos: int, depth: int) -> tuple[Projection, int]:
                 raise BadRequestData(f"Invalid projection {text!r}: unclosed brace")
             pos += 1
         items[name] = nested
-        if pos < len(text) and text[pos] == ",":
+        # Clause 4.21 allows '|' as well as ',' between members.
+        if pos < len(text) and text[pos] in ",|":
             pos += 1
             continue
         return items, pos

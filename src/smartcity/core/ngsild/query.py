@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from smartcity.core.ngsild import geo
-from smartcity.core.ngsild.context import TermMap
+from smartcity.core.ngsild.context import NGSI_LD, TermMap
 from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_entity_id, check_name
+from smartcity.core.ngsild.ordering import SortKey, parse_order_by
 from smartcity.core.ngsild.query_language import compile_q, parse_q
 from smartcity.core.ngsild.scope_query import parse_scope_q
 from smartcity.core.ngsild.storage import Predicate, Selection
 
+SYSTEM_NAMES = frozenset({"createdAt", "modifiedAt", "deletedAt", "observedAt"})
+SYSTEM_IRIS = frozenset(NGSI_LD + n for n in SYSTEM_NAMES)
 _TYPE_TOKEN = re.compile(r"\s*([(),|;]|[^(),|;\s]+)")
 MAX_ID_PATTERN = 512
 
@@ -86,6 +89,7 @@ class EntityQuery:
     selection: Selection
     predicate: Predicate | None
     attrs: frozenset[str] | None
+    order: tuple[SortKey, ...] = ()
 
 
 def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool = False
@@ -95,8 +99,11 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     ``params`` values are strings as they come from a URL, except ``coordinates``,
     which may already be parsed (POST /entityOperations/query, subscriptions).
     """
+    wildcard = params.get("type") == "*"
+    if wildcard and params.get("local") == "false":
+        raise BadRequestData("type=* selects every local entity; it cannot go with local=false")
     types = parse_type_expression(params["type"], terms.expand) \
-        if params.get("type") not in (None, "") else None
+        if params.get("type") not in (None, "", "*") else None
     ids = tuple(split_list(params.get("id"))) or None
     for entity_id in ids or ():
         check_entity_id(entity_id)
@@ -104,15 +111,19 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
         or None
     geo_query = geo.parse_geo_query(params.get("georel"), params.get("geometry"),
                                     params.get("coordinates"), params.get("geoproperty"))
-    if require_filter and not (types or ids or params.get("idPattern") or attrs
-                               or params.get("q") or geo_query):
+    q_expr = parse_q(params["q"]) if params.get("q") else None
+    if require_filter and not (
+            types or wildcard or ids or params.get("idPattern") or geo_query
+            or params.get("local") == "true"
+            or (attrs and attrs - SYSTEM_IRIS)
+            or (q_expr is not None and q_expr.attribute_names() - SYSTEM_NAMES)):
         raise BadRequestData("A query needs at least one of type, id, idPattern, attrs, q "
-                             "or a geo-query")
+                             "or a geo-query (system attributes alone select everything)")
     checks: list[Predicate] = []
     if params.get("idPattern"):
         checks.append(_id_pattern(params["idPattern"]))
-    if params.get("q"):
-        checks.append(compile_q(parse_q(params["q"]), terms.expand))
+    if q_expr is not None:
+        checks.append(compile_q(q_expr, terms.expand))
     if params.get("scopeQ"):
         checks.append(_scope_check(params["scopeQ"]))
     bbox = None
@@ -127,7 +138,10 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
         predicate = checks[0]
     elif checks:
         predicate = lambda entity: all(check(entity) for check in checks)  # noqa: E731
-    return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox), predicate, attrs)
+    order = tuple(parse_order_by(params["orderBy"], terms.expand)) if params.get("orderBy") \
+        else ()
+    return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox), predicate, attrs,
+                       order)
 
 
 def _id_pattern(pattern: str) -> Predicate:

@@ -93,6 +93,12 @@ def render_entity(entity: Entity, terms: TermMap, view: View,
         if not instances:
             continue
         rendered = [render_instance(i, terms, view) for i in instances]
+        if view.format == KEY_VALUES and len(instances) > 1:
+            # Several datasetIds in the simplified form (clause 4.5.4).
+            out[terms.compact(iri)] = {"dataset": {
+                i.get("datasetId", "@none"): r for i, r in zip(instances, rendered,
+                                                              strict=True)}}
+            continue
         if inline is not None:
             rendered = [_inline(r, i, terms, view.linked(iri), inline)
                         for r, i in zip(rendered, instances, strict=True)]
@@ -177,11 +183,27 @@ def _compact_vocab(value: Any, terms: TermMap) -> Any:
     return terms.compact(value)
 
 
+def _by_weight(lang: str) -> list[str]:
+    """Language tags of a lang parameter, highest q first, then in the order given."""
+    tags: list[tuple[float, int, str]] = []
+    for index, part in enumerate(lang.split(",")):
+        tag, _, param = part.partition(";")
+        weight = 1.0
+        if param.strip().startswith("q="):
+            try:
+                weight = float(param.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        if tag.strip() and weight > 0:
+            tags.append((-weight, index, tag.strip()))
+    return [tag for _, _, tag in sorted(tags)]
+
+
 def pick_language(language_map: dict[str, Any], lang: str) -> tuple[Any, str]:
     """The string for the best matching language (clause 4.15): exact, '*', '@none', first."""
     if not language_map:
         return None, lang
-    for wanted in [part.split(";")[0].strip() for part in lang.split(",")]:
+    for wanted in _by_weight(lang):
         if wanted == "*":
             break
         if wanted in language_map:
