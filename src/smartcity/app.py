@@ -29,20 +29,44 @@ MAX_CONTEXT_BYTES = 1024 * 1024
 
 
 def context_fetcher(timeout: float):
-    """Fetch a user @context over HTTP, bounded in time and size."""
+    """Fetch a user @context over HTTP, bounded in time and size (clause 5.5.6).
+
+    A document that cannot be retrieved (no connection, time-out, non-200 status,
+    too large) is LdContextNotAvailable; a body that is not JSON is BadRequestData.
+    """
+    import time
+
+    from smartcity.core.ngsild.errors import BadRequestData
+
     client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
-                          follow_redirects=True,
-                          headers={"Accept": "application/ld+json, application/json"})
+                          follow_redirects=True, max_redirects=5,
+                          headers={"Accept": "application/ld+json, application/json;q=0.9"})
 
     def fetch(url: str) -> Any:
         if not url.startswith(("http://", "https://")):
             raise LdContextNotAvailable(f"Cannot fetch @context {url}: not an http(s) URL")
-        response = client.get(url)
-        if response.status_code != 200:
-            raise LdContextNotAvailable(f"@context {url} answered {response.status_code}")
-        if len(response.content) > MAX_CONTEXT_BYTES:
-            raise LdContextNotAvailable(f"@context {url} is too large")
-        return orjson.loads(response.content)
+        deadline = time.monotonic() + timeout
+        try:
+            with client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise LdContextNotAvailable(
+                        f"@context {url} answered HTTP {response.status_code}")
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_CONTEXT_BYTES:
+                        raise LdContextNotAvailable(
+                            f"@context {url} is larger than {MAX_CONTEXT_BYTES} bytes")
+                    if time.monotonic() > deadline:
+                        raise LdContextNotAvailable(
+                            f"@context {url} was not received within {timeout} s")
+        except httpx.HTTPError as exc:
+            raise LdContextNotAvailable(
+                f"@context {url} could not be retrieved: {type(exc).__name__}: {exc}") from None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise BadRequestData(f"@context {url} is not a JSON document") from None
     return fetch
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from smartcity.api.errors import MethodNotAllowed
 from smartcity.api.negotiation import (
     allow_params,
     compile_context,
@@ -33,10 +34,12 @@ from smartcity.api.views import (
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported, ResourceNotFound
 from smartcity.core.ngsild.linked import Fetch
+from smartcity.core.ngsild.model import VALUE_MEMBER
 from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.normalize import (
     check_attribute_name,
     check_entity_id,
+    check_no_nulls,
     expand_types,
     parse_attribute,
     parse_entity,
@@ -45,6 +48,7 @@ from smartcity.core.ngsild.query import build_query, split_list
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["entities"])
 NO_CONTENT = 204
+VALUE_MEMBERS = frozenset(VALUE_MEMBER.values())
 
 
 async def _get_terms(platform: Platform, request: Request) -> tuple[TermMap, Any]:
@@ -167,6 +171,7 @@ async def partial_update(entity_id: str, attr: str, request: Request) -> Respons
     terms = await compile_context(platform.compiler, body.context)
     iri = check_attribute_path(attr, terms)
     fragment = _fragment(body.data, iri, terms, for_update=True)
+    check_no_nulls(fragment, attr)
     await platform.entities.partial_update(tenant, entity_id, iri, fragment,
                                            type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
@@ -193,6 +198,10 @@ def _fragment(data: Any, iri: str, terms: TermMap, *, for_update: bool = False) 
         data = {k: v for k, v in data.items() if k != "@context"}
         if not data:
             raise BadRequestData("The attribute fragment is empty")
+        if for_update and "type" not in data and not VALUE_MEMBERS & data.keys():
+            # Only metadata or sub-attributes: parse them as a Property's and merge them.
+            instance = parse_attribute({**data, "value": 0}, iri, terms, for_update=True)[0]
+            return [{k: v for k, v in instance.items() if k not in ("type", "value")}]
     return parse_attribute(data, iri, terms, for_update=for_update)
 
 
@@ -273,6 +282,11 @@ async def replace_entity(entity_id: str, request: Request) -> Response:
     entity["id"] = entity_id
     await platform.entities.replace(tenant, entity_id, entity, type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
+
+
+@router.delete("/entities/{entity_id:path}/attrs", include_in_schema=False)
+async def _no_attribute_name() -> Response:
+    raise MethodNotAllowed("DELETE needs an attribute name: /entities/{id}/attrs/{attrId}")
 
 
 @router.delete("/entities/{entity_id:path}/attrs/{attr}", status_code=204,

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from pyld import jsonld
 
-from smartcity.core.ngsild.errors import BadRequestData, InvalidRequest, LdContextNotAvailable
+from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable, NgsiLdError
 
 CORE_CONTEXT_URL = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
 NGSI_LD = "https://uri.etsi.org/ngsi-ld/"
@@ -143,6 +143,23 @@ def context_list(context: Any) -> list[Any]:
     return items
 
 
+def _refuse_scoped_contexts(context: Any) -> None:
+    """User contexts may not carry scoped contexts (clause 5.5.7): terms stay global."""
+    if is_core_document(context):
+        return
+    for item in context if isinstance(context, list) else [context]:
+        if not isinstance(item, dict):
+            continue
+        for term, definition in item.items():
+            if isinstance(definition, dict) and "@context" in definition:
+                raise BadRequestData(f"@context term {term!r} has a scoped context, "
+                                     "which NGSI-LD does not allow in user contexts")
+
+
+def is_core_document(context: Any) -> bool:
+    return context is CORE_CONTEXT["@context"] or context is _DATA_INTEGRITY.get("@context")
+
+
 class ContextCompiler:
     """Compiles @context values into term maps, caching both documents and results.
 
@@ -153,6 +170,10 @@ class ContextCompiler:
     def __init__(self, documents: ContextDocuments, max_cached: int = 512) -> None:
         self.documents = documents
         self._compiled: OrderedDict[bytes, TermMap] = OrderedDict()
+        # The non-bundled documents each compiled map was built from: reusing the map
+        # is a use of each of them (numberOfHits / lastUsage, clause 5.13).
+        self._sources: dict[bytes, tuple[str, ...]] = {}
+        self._loading = threading.local()
         self._max = max_cached
         self._lock = threading.Lock()
         self.core = self.compile(None)
@@ -165,9 +186,13 @@ class ContextCompiler:
             return None
         with self._lock:
             hit = self._compiled.get(key)
-            if hit is not None:
-                self._compiled.move_to_end(key)
-            return hit
+            if hit is None:
+                return None
+            self._compiled.move_to_end(key)
+            sources = self._sources.get(key, ())
+        if sources:
+            self.documents.touch(sources)
+        return hit
 
     def compile(self, context: Any) -> TermMap:
         """Compile a @context (URL, object or list); may fetch remote documents."""
@@ -175,48 +200,82 @@ class ContextCompiler:
         if hit is not None:
             return hit
         items = context_list(context)
+        for item in items:
+            document = item if isinstance(item, dict) else self.documents.get(item)
+            _refuse_scoped_contexts(document.get("@context", document)
+                                    if isinstance(document, dict) else document)
         processor = jsonld.JsonLdProcessor()
         options = {"documentLoader": self._load, "base": "",
                    "contextResolver": jsonld.ContextResolver({}, self._load)}
         # The core context goes last: its protected terms win over user definitions.
+        self._loading.urls = []
         try:
             active = processor.process_context(
                 {"mappings": {}, "processingMode": "json-ld-1.1"},
                 [*items, CORE_CONTEXT_URL], options)
         except jsonld.JsonLdError as exc:
             raise self._translate(exc) from None
+        finally:
+            sources = tuple(dict.fromkeys(self._loading.urls))
+            self._loading.urls = None
         compiled = _flatten(active, items)
         key = orjson.dumps(context)
         with self._lock:
             self._compiled[key] = compiled
+            self._sources[key] = sources
             if len(self._compiled) > self._max:
-                self._compiled.popitem(last=False)
+                old, _ = self._compiled.popitem(last=False)
+                self._sources.pop(old, None)
         return compiled
 
     def forget(self) -> None:
         """Drop compiled maps (after a hosted or cached @context changed)."""
         with self._lock:
             self._compiled.clear()
+            self._sources.clear()
         self.core = self.compile(None)
 
     def _load(self, url: str, options: Any = None) -> dict[str, Any]:
-        return {"contextUrl": None, "documentUrl": url, "document": self.documents.get(url)}
+        bundled = bundled_document(url)
+        if bundled is not None:
+            return {"contextUrl": None, "documentUrl": url, "document": bundled}
+        document = self.documents.get(url)
+        used = getattr(self._loading, "urls", None)
+        if used is not None:
+            used.append(url)
+        # pyld rewrites relative URLs in place: give it a copy, not the stored document.
+        return {"contextUrl": None, "documentUrl": url,
+                "document": orjson.loads(orjson.dumps(document))}
 
     @staticmethod
     def _translate(exc: jsonld.JsonLdError) -> Exception:
+        """The NGSI-LD error for a failed @context processing (clause 5.5.6).
+
+        A document that cannot be retrieved is LdContextNotAvailable; one that was
+        retrieved but is not a valid @context, or an invalid inline @context, is
+        BadRequestData.
+        """
         cause: Any = exc
-        while cause is not None:
-            if isinstance(cause, LdContextNotAvailable):
+        seen: set[int] = set()
+        while cause is not None and id(cause) not in seen:
+            seen.add(id(cause))
+            if isinstance(cause, NgsiLdError):
                 return cause
-            cause = getattr(cause, "cause", None) or getattr(cause, "__cause__", None)
+            cause = (getattr(cause, "cause", None) or cause.__cause__ or cause.__context__)
         code = getattr(exc, "code", "") or ""
-        if "loading" in code:
-            return LdContextNotAvailable(f"@context could not be loaded: {exc}")
-        return InvalidRequest(f"Invalid @context: {code or exc}")
+        if code in ("loading remote context failed", "loading document failed"):
+            return LdContextNotAvailable(f"@context could not be loaded: {exc.args[0]}")
+        return BadRequestData(f"Invalid @context: {code or exc.args[0]}")
 
 
 class ContextDocuments:
-    """Where @context documents come from: bundled, hosted here, or fetched once."""
+    """Where @context documents come from: bundled, hosted here, or fetched once.
+
+    ``lookup`` answers for documents the broker keeps (and counts each call as a use),
+    ``fetch`` downloads the others, and ``on_fetched`` keeps what was downloaded.
+    A URL is downloaded by one request at a time; others asking for it meanwhile
+    wait for that download instead of starting their own.
+    """
 
     def __init__(self, fetch: Fetch | None = None, lookup: Callable[[str], Any] | None = None,
                  on_fetched: Callable[[str, Any], None] | None = None) -> None:
@@ -224,26 +283,56 @@ class ContextDocuments:
         self._lookup = lookup
         self._on_fetched = on_fetched
         self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
+
+    def _known(self, url: str) -> Any:
+        doc = bundled_document(url)
+        if doc is None and self._lookup is not None:
+            doc = self._lookup(url)
+        return doc
 
     def get(self, url: str) -> Any:
-        doc = bundled_document(url)
+        doc = self._known(url)
         if doc is not None:
             return doc
-        if self._lookup is not None:
-            doc = self._lookup(url)
-            if doc is not None:
+        with self._lock:
+            url_lock = self._fetching.setdefault(url, threading.Lock())
+        try:
+            with url_lock:
+                doc = self._known(url)  # downloaded by another request meanwhile
+                if doc is not None:
+                    return doc
+                doc = self.download(url)
+                if self._on_fetched is not None:
+                    self._on_fetched(url, doc)
                 return doc
+        finally:
+            with self._lock:
+                if not url_lock.locked():
+                    self._fetching.pop(url, None)
+
+    def download(self, url: str) -> Any:
+        """Fetch a @context document now, bypassing what is kept (for a reload).
+
+        LdContextNotAvailable when it cannot be retrieved, BadRequestData when what
+        was retrieved is not a JSON-LD @context document (clause 5.5.6).
+        """
         if self._fetch is None:
             raise LdContextNotAvailable(f"@context {url} is not known and fetching is disabled")
-        with self._lock:
-            try:
-                doc = self._fetch(url)
-            except LdContextNotAvailable:
-                raise
-            except Exception as exc:
-                raise LdContextNotAvailable(f"@context {url} could not be fetched: {exc}") from None
-            if not isinstance(doc, dict) or "@context" not in doc:
-                raise LdContextNotAvailable(f"{url} does not hold a JSON-LD @context")
-            if self._on_fetched is not None:
-                self._on_fetched(url, doc)
+        try:
+            doc = self._fetch(url)
+        except NgsiLdError:
+            raise
+        except Exception as exc:
+            raise LdContextNotAvailable(f"@context {url} could not be fetched: {exc}") from None
+        if not isinstance(doc, dict) or "@context" not in doc:
+            raise BadRequestData(f"{url} is not a JSON-LD @context document "
+                                 "(a JSON object with an @context member)")
         return doc
+
+    def touch(self, urls: tuple[str, ...]) -> None:
+        """Count a use of documents the broker keeps (a compiled map was reused)."""
+        if self._lookup is None:
+            return
+        for url in urls:
+            self._lookup(url)

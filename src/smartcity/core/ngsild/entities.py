@@ -221,8 +221,8 @@ class EntityService:
         now = self.now()
         writes: list[Write] = []
         changes: list[tuple[str, Entity | None, Entity | None]] = []
-        for entity_id in dict.fromkeys(entity_ids):
-            stored = existing.get(entity_id)
+        for entity_id in entity_ids:
+            stored = existing.pop(entity_id, None)
             if stored is None:
                 result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
                 continue

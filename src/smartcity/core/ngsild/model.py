@@ -56,14 +56,16 @@ VALUE_MEMBER: dict[str, str] = {
 ATTRIBUTE_TYPES = frozenset(VALUE_MEMBER)
 
 SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
+# Non-reified members of the ngsildproof Property (clause 4.5.2.2).
+SEALED_MEMBERS = frozenset({"entityIdSealed", "entityTypeSealed"})
 # Marks an instance of an update fragment that NGSI-LD null asked to remove.
 DELETE = "@delete"
 # Members of an instance that are not sub-attributes.
 RESERVED_MEMBERS = frozenset(VALUE_MEMBER.values()) | SYSTEM_MEMBERS | {
     "type", "observedAt", "unitCode", "datasetId", "objectType", "lang",
     "previousValue", "previousObject", "previousLanguageMap", "previousVocab",
-    "previousValueList", "previousObjectList", "previousJson", "instanceId", DELETE,
-}
+    "previousValueList", "previousObjectList", "previousJson", "instanceId", "valueType", DELETE,
+} | SEALED_MEMBERS
 # Top-level entity members that are not attributes.
 ENTITY_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt",
                             "attrs", "@context"})

@@ -122,10 +122,14 @@ def update_attributes(stored: Entity, fragment: Entity, now: str
                       ) -> tuple[Entity, AttrOutcome]:
     """PATCH /entities/{id}/attrs: replace existing attribute instances, skip unknown ones.
 
-    An instance set to NGSI-LD null is removed.
+    An instance set to NGSI-LD null is removed; a scope is only updated where one exists.
     """
     result = copy.deepcopy(stored)
-    outcome = AttrOutcome(updated=_members(result, fragment, overwrite=True))
+    outcome = AttrOutcome()
+    if SCOPE in fragment and not stored.get(SCOPE):
+        outcome.not_updated.append((SCOPE, "The entity has no scope to update"))
+        fragment = {k: v for k, v in fragment.items() if k != SCOPE}
+    outcome.updated.extend(_members(result, fragment, overwrite=True))
     for iri, instances in fragment["attrs"].items():
         hits = 0
         for inst in instances:

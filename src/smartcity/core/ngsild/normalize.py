@@ -26,6 +26,7 @@ from smartcity.core.ngsild.model import (
     LIST_RELATIONSHIP,
     PROPERTY,
     RELATIONSHIP,
+    SEALED_MEMBERS,
     SYSTEM_MEMBERS,
     VALUE_MEMBER,
     VOCAB_PROPERTY,
@@ -58,6 +59,8 @@ _OUTPUT_ONLY = frozenset({"previousValue", "previousObject", "previousLanguageMa
                           "previousVocab", "previousValueList", "previousObjectList",
                           "previousJson", "instanceId"})
 _UNIT_KINDS = frozenset({PROPERTY, LIST_PROPERTY})
+PROOF = "https://uri.etsi.org/ngsi-ld/ngsildproof"
+LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 # Invisible or ambiguous characters that make two different ids look the same.
 _INVISIBLE = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})
 
@@ -228,6 +231,8 @@ def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = Fal
     if "@context" in raw:
         raise BadRequestData(f"Attribute {name} must not carry its own @context")
     kind = raw.get("type")
+    if kind in GEOMETRY_TYPES and _looks_geometry(raw):
+        kind = None  # concise GeoProperty: the GeoJSON geometry itself
     if kind is None:
         kind = _infer_kind(raw)
         if kind == GEO_PROPERTY and "value" not in raw:
@@ -276,12 +281,36 @@ def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = Fal
             instance[key] = [terms.expand(check_name(t, "objectType")) for t in types]
         elif key == "lang" and kind == PROPERTY:
             instance[key] = val
+        elif key == "valueType":
+            instance[key] = _value_type(val, kind, terms)
+        elif key in SEALED_MEMBERS:
+            if iri != PROOF:
+                raise BadRequestData(f"{key} is only allowed inside ngsildproof")
+            if not isinstance(val, str) or not val:
+                raise BadRequestData(f"{key} must be a string")
+            instance[key] = terms.expand(val) if key == "entityTypeSealed" else val
         elif key in _VALUE_MEMBERS or key in ("lang",):
             raise BadRequestData(f"'{key}' is not allowed on a {kind}")
         else:
             sub_iri = terms.expand(check_attribute_name(key, terms))
             instance[sub_iri] = parse_instance(val, sub_iri, terms, for_update=for_update)
     return instance
+
+
+def _value_type(value: Any, kind: str, terms: TermMap) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequestData("valueType must be a string")
+    expanded = terms.expand(value)
+    if kind == LANGUAGE_PROPERTY and value != "LangString" and expanded != LANG_STRING:
+        raise BadRequestData("The valueType of a LanguageProperty is LangString")
+    return expanded
+
+
+def check_no_nulls(instances: list[Instance], name: str) -> None:
+    """Refuse NGSI-LD null inside compound values (a partial update may not remove keys)."""
+    for inst in instances:
+        if "value" in inst:
+            _no_nulls(inst["value"], name)
 
 
 def _no_nulls(value: Any, name: str) -> Any:
@@ -312,6 +341,8 @@ def check_geometry(value: Any, name: str) -> dict[str, Any]:
 def _check_value(kind: str, value: Any, name: str, terms: TermMap, for_update: bool) -> Any:
     if kind == GEO_PROPERTY:
         return check_geometry(value, name)
+    if kind == PROPERTY and name == "ngsildproof" and not isinstance(value, dict):
+        raise BadRequestData("The value of ngsildproof is a proof object")
     if kind == RELATIONSHIP:
         objects = value if isinstance(value, list) else [value]
         if not objects or not all(is_uri(o) for o in objects):

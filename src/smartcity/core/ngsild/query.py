@@ -11,7 +11,7 @@ from smartcity.core.ngsild import geo
 from smartcity.core.ngsild.context import NGSI_LD, TermMap
 from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.model import Entity
-from smartcity.core.ngsild.normalize import check_entity_id, check_name
+from smartcity.core.ngsild.normalize import check_attribute_name, check_entity_id, check_name
 from smartcity.core.ngsild.ordering import SortKey, parse_order_by
 from smartcity.core.ngsild.query_language import compile_q, parse_q
 from smartcity.core.ngsild.scope_query import parse_scope_q
@@ -107,13 +107,13 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     ids = tuple(split_list(params.get("id"))) or None
     for entity_id in ids or ():
         check_entity_id(entity_id)
-    attrs = frozenset(terms.expand(check_name(a)) for a in split_list(params.get("attrs"))) \
-        or None
+    attrs = frozenset(terms.expand(check_attribute_name(a, terms))
+                      for a in split_list(params.get("attrs"))) or None
     geo_query = geo.parse_geo_query(params.get("georel"), params.get("geometry"),
                                     params.get("coordinates"), params.get("geoproperty"))
     q_expr = parse_q(params["q"]) if params.get("q") else None
     if require_filter and not (
-            types or wildcard or ids or params.get("idPattern") or geo_query
+            types or wildcard or geo_query
             or params.get("local") == "true"
             or (attrs and attrs - SYSTEM_IRIS)
             or (q_expr is not None and q_expr.attribute_names() - SYSTEM_NAMES)):

@@ -144,6 +144,8 @@ def render_instance(instance: Instance, terms: TermMap, view: View) -> Any:
         if key in SYSTEM_MEMBERS:
             if view.sys_attrs:
                 body[key] = val
+        elif key in ("entityTypeSealed", "valueType"):
+            body[key] = terms.compact(val)
         elif key == "objectType":
             body[key] = [terms.compact(t) for t in val] if len(val) > 1 else terms.compact(val[0])
         elif key.startswith("previous") or key in RESERVED_MEMBERS:
