@@ -8,6 +8,7 @@ less than a thread hand-off would cost.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS entities (
     tenant TEXT NOT NULL,
     id TEXT NOT NULL,
     modified_at TEXT NOT NULL,
+    index_sig BLOB NOT NULL,
     doc BLOB NOT NULL,
     UNIQUE (tenant, id)
 );
@@ -51,7 +53,11 @@ CREATE TABLE IF NOT EXISTS contexts (
 """
 
 
-def _index_rows(entity: Entity) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, Any]]]:
+IndexRows = tuple[list[str], list[tuple[str, str]], list[tuple[str, Any]]]
+
+
+def index_rows(entity: Entity) -> IndexRows:
+    """What the side tables hold for an entity: types, (attribute, kinds), geometries."""
     types = entity["type"]
     attrs: list[tuple[str, str]] = []
     geoms: list[tuple[str, Any]] = []
@@ -61,6 +67,18 @@ def _index_rows(entity: Entity) -> tuple[list[str], list[tuple[str, str]], list[
             if inst.get("type") == GEO_PROPERTY:
                 geoms.append((iri, inst.get("value")))
     return types, attrs, geoms
+
+
+def index_signature(rows: IndexRows) -> bytes:
+    """A digest of what the side indexes hold for an entity, to skip rewriting them."""
+    return hashlib.blake2b(orjson.dumps(rows), digest_size=12).digest()
+
+
+def bounding_box(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
+    if geometry.get("type") == "Point":
+        lon, lat = geometry["coordinates"][:2]
+        return lon, lat, lon, lat
+    return geo.geometry_bbox(geometry)
 
 
 class SqliteStore:
@@ -181,63 +199,108 @@ class SqliteStore:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            if any(w.op == "insert" for w in writes):
-                db.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
-            for w in writes:
-                self._apply(tenant, w)
+            self._write(tenant, writes)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
-    def _apply(self, tenant: str, w: Write) -> None:
+    def _write(self, tenant: str, writes: Sequence[Write]) -> None:
+        """Check every write against the rows as they stand, then apply them in bulk."""
         db = self.db
-        row = db.execute("SELECT pk, modified_at FROM entities WHERE tenant=? AND id=?",
-                         (tenant, w.entity_id)).fetchone()
-        if w.op == "insert":
-            if row is not None:
-                raise AlreadyExists(f"Entity {w.entity_id} already exists")
-        elif row is None:
-            raise ResourceNotFound(f"Entity {w.entity_id} does not exist")
-        elif w.expect is not None and row[1] != w.expect:
-            raise Conflict(f"Entity {w.entity_id} changed while it was being written")
-        if row is not None:
-            self._drop_indexes(row[0])
-        if w.op == "delete":
-            db.execute("DELETE FROM entities WHERE pk=?", (row[0],))
-            return
-        assert w.entity is not None
-        doc = orjson.dumps(w.entity)
-        if row is None:
-            pk = db.execute("INSERT INTO entities (tenant, id, modified_at, doc) VALUES (?,?,?,?)",
-                            (tenant, w.entity_id, w.entity["modifiedAt"], doc)).lastrowid
-        else:
-            pk = row[0]
-            db.execute("UPDATE entities SET modified_at=?, doc=? WHERE pk=?",
-                       (w.entity["modifiedAt"], doc, pk))
-        self._add_indexes(tenant, pk, w.entity)
+        rows = self._rows(tenant, [w.entity_id for w in writes])
+        next_pk = db.execute("SELECT coalesce(max(pk), 0) + 1 FROM entities").fetchone()[0]
+        drop: list[tuple[int]] = []
+        deleted: list[tuple[int]] = []
+        inserted: list[tuple[Any, ...]] = []
+        updated: list[tuple[Any, ...]] = []
+        indexed: list[tuple[int, IndexRows]] = []
+        for w in writes:
+            row = rows.get(w.entity_id)
+            if w.op == "insert":
+                if row is not None:
+                    raise AlreadyExists(f"Entity {w.entity_id} already exists")
+            elif row is None:
+                raise ResourceNotFound(f"Entity {w.entity_id} does not exist")
+            elif w.expect is not None and row[1] != w.expect:
+                raise Conflict(f"Entity {w.entity_id} changed while it was being written")
+            if w.op == "delete":
+                drop.append((row[0],))
+                deleted.append((row[0],))
+                del rows[w.entity_id]
+                continue
+            assert w.entity is not None
+            entity = w.entity
+            doc = orjson.dumps(entity)
+            index = index_rows(entity)
+            signature = index_signature(index)
+            if row is None:
+                pk, next_pk = next_pk, next_pk + 1
+                inserted.append((pk, tenant, w.entity_id, entity["modifiedAt"], signature, doc))
+                indexed.append((pk, index))
+            else:
+                pk = row[0]
+                updated.append((entity["modifiedAt"], signature, doc, pk))
+                # The side indexes only change when types, attributes or geometry do.
+                if row[2] != signature:
+                    drop.append((pk,))
+                    indexed.append((pk, index))
+            rows[w.entity_id] = (pk, entity["modifiedAt"], signature)
+        if inserted:
+            db.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
+        self._drop_indexes(drop)
+        db.executemany("DELETE FROM entities WHERE pk=?", deleted)
+        db.executemany("UPDATE entities SET modified_at=?, index_sig=?, doc=? WHERE pk=?",
+                       updated)
+        db.executemany("INSERT INTO entities (pk, tenant, id, modified_at, index_sig, doc) "
+                       "VALUES (?,?,?,?,?,?)", inserted)
+        self._add_indexes(tenant, indexed)
 
-    def _drop_indexes(self, pk: int) -> None:
+    def _rows(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        found: dict[str, tuple[Any, ...]] = {}
+        ids = list(dict.fromkeys(entity_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for entity_id, *row in self.db.execute(
+                    f"SELECT id, pk, modified_at, index_sig FROM entities "
+                    f"WHERE tenant=? AND id IN ({marks})", (tenant, *chunk)):
+                found[entity_id] = tuple(row)
+        return found
+
+    def _drop_indexes(self, pks: list[tuple[int]]) -> None:
+        if not pks:
+            return
         db = self.db
-        db.execute("DELETE FROM entity_types WHERE entity=?", (pk,))
-        db.execute("DELETE FROM entity_attrs WHERE entity=?", (pk,))
-        geo_ids = [(i,) for (i,) in db.execute("SELECT id FROM geo_attrs WHERE entity=?", (pk,))]
+        db.executemany("DELETE FROM entity_types WHERE entity=?", pks)
+        db.executemany("DELETE FROM entity_attrs WHERE entity=?", pks)
+        geo_ids = [(i,) for (pk,) in pks
+                   for (i,) in db.execute("SELECT id FROM geo_attrs WHERE entity=?", (pk,))]
         if geo_ids:
             db.executemany("DELETE FROM geo_boxes WHERE id=?", geo_ids)
-            db.execute("DELETE FROM geo_attrs WHERE entity=?", (pk,))
+            db.executemany("DELETE FROM geo_attrs WHERE id=?", geo_ids)
 
-    def _add_indexes(self, tenant: str, pk: int | None, entity: Entity) -> None:
+    def _add_indexes(self, tenant: str, indexed: list[tuple[int, IndexRows]]) -> None:
+        if not indexed:
+            return
         db = self.db
-        types, attrs, geoms = _index_rows(entity)
-        db.executemany("INSERT OR IGNORE INTO entity_types VALUES (?,?,?)",
-                       [(tenant, t, pk) for t in types])
-        db.executemany("INSERT INTO entity_attrs VALUES (?,?,?,?)",
-                       [(tenant, a, pk, kinds) for a, kinds in attrs])
-        for attr, geometry in geoms:
-            gid = db.execute("INSERT INTO geo_attrs (entity, attr) VALUES (?,?)",
-                             (pk, attr)).lastrowid
-            minx, miny, maxx, maxy = geo.geometry_bbox(geometry)
-            db.execute("INSERT INTO geo_boxes VALUES (?,?,?,?,?)", (gid, minx, maxx, miny, maxy))
+        types: list[tuple[str, str, int]] = []
+        attrs: list[tuple[str, str, int, str]] = []
+        geo_rows: list[tuple[int, int, str]] = []
+        boxes: list[tuple[int, float, float, float, float]] = []
+        next_geo = db.execute("SELECT coalesce(max(id), 0) + 1 FROM geo_attrs").fetchone()[0]
+        for pk, (entity_types, entity_attrs, geoms) in indexed:
+            types.extend((tenant, t, pk) for t in entity_types)
+            attrs.extend((tenant, a, pk, kinds) for a, kinds in entity_attrs)
+            for attr, geometry in geoms:
+                minx, miny, maxx, maxy = bounding_box(geometry)
+                geo_rows.append((next_geo, pk, attr))
+                boxes.append((next_geo, minx, maxx, miny, maxy))
+                next_geo += 1
+        db.executemany("INSERT OR IGNORE INTO entity_types VALUES (?,?,?)", types)
+        db.executemany("INSERT INTO entity_attrs VALUES (?,?,?,?)", attrs)
+        db.executemany("INSERT INTO geo_attrs (id, entity, attr) VALUES (?,?,?)", geo_rows)
+        db.executemany("INSERT INTO geo_boxes VALUES (?,?,?,?,?)", boxes)
 
     # -- @context records ----------------------------------------------------
     async def contexts(self) -> list[dict[str, Any]]:

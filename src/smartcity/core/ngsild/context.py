@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -173,7 +174,6 @@ class ContextCompiler:
         # The non-bundled documents each compiled map was built from: reusing the map
         # is a use of each of them (numberOfHits / lastUsage, clause 5.13).
         self._sources: dict[bytes, tuple[str, ...]] = {}
-        self._loading = threading.local()
         self._max = max_cached
         self._lock = threading.Lock()
         self.core = self.compile(None)
@@ -199,6 +199,11 @@ class ContextCompiler:
         hit = self.cached(context)
         if hit is not None:
             return hit
+        # One compilation is one use of each document it reads, however often it reads it.
+        with self.documents.operation():
+            return self._compile(context)
+
+    def _compile(self, context: Any) -> TermMap:
         items = context_list(context)
         for item in items:
             document = item if isinstance(item, dict) else self.documents.get(item)
@@ -208,17 +213,14 @@ class ContextCompiler:
         options = {"documentLoader": self._load, "base": "",
                    "contextResolver": jsonld.ContextResolver({}, self._load)}
         # The core context goes last: its protected terms win over user definitions.
-        self._loading.urls = []
         try:
             active = processor.process_context(
                 {"mappings": {}, "processingMode": "json-ld-1.1"},
                 [*items, CORE_CONTEXT_URL], options)
         except jsonld.JsonLdError as exc:
             raise self._translate(exc) from None
-        finally:
-            sources = tuple(dict.fromkeys(self._loading.urls))
-            self._loading.urls = None
         compiled = _flatten(active, items)
+        sources = self.documents.used()
         key = orjson.dumps(context)
         with self._lock:
             self._compiled[key] = compiled
@@ -240,9 +242,6 @@ class ContextCompiler:
         if bundled is not None:
             return {"contextUrl": None, "documentUrl": url, "document": bundled}
         document = self.documents.get(url)
-        used = getattr(self._loading, "urls", None)
-        if used is not None:
-            used.append(url)
         # pyld rewrites relative URLs in place: give it a copy, not the stored document.
         return {"contextUrl": None, "documentUrl": url,
                 "document": orjson.loads(orjson.dumps(document))}
@@ -284,6 +283,24 @@ class ContextDocuments:
         self._on_fetched = on_fetched
         self._lock = threading.Lock()
         self._fetching: dict[str, threading.Lock] = {}
+        self._op = threading.local()
+
+    @contextmanager
+    def operation(self) -> Iterator[None]:
+        """Within one operation (on this thread), each URL is looked up at most once."""
+        outer = getattr(self._op, "memo", None)
+        if outer is None:
+            self._op.memo = {}
+        try:
+            yield
+        finally:
+            if outer is None:
+                self._op.memo = None
+
+    def used(self) -> tuple[str, ...]:
+        """The kept or downloaded (not bundled) documents the current operation read."""
+        memo = getattr(self._op, "memo", None) or {}
+        return tuple(url for url in memo if bundled_document(url) is None)
 
     def _known(self, url: str) -> Any:
         doc = bundled_document(url)
@@ -292,6 +309,15 @@ class ContextDocuments:
         return doc
 
     def get(self, url: str) -> Any:
+        memo = getattr(self._op, "memo", None)
+        if memo is not None and url in memo:
+            return memo[url]
+        doc = self._get(url)
+        if memo is not None:
+            memo[url] = doc
+        return doc
+
+    def _get(self, url: str) -> Any:
         doc = self._known(url)
         if doc is not None:
             return doc

@@ -63,8 +63,10 @@ class EntityService:
 
     # -- single entity -------------------------------------------------------
     async def create(self, tenant: str, entity: Entity) -> Entity:
+        """Store a new entity; the service takes ownership of ``entity`` (as of every
+        entity handed to a write method) and may change it."""
         now = self.now()
-        stored = mutations.new_entity(entity, now)
+        stored = mutations.new_entity(entity, now, owned=True)
         await self.store.write(tenant, [Write("insert", stored["id"], stored)])
         await self._announce(tenant, [("created", stored, None)], now)
         return stored
@@ -176,7 +178,7 @@ class EntityService:
                 result.fail(entity_id, AlreadyExists(f"Entity {entity_id} already exists"))
                 continue
             seen.add(entity_id)
-            stored = mutations.new_entity(entity, now)
+            stored = mutations.new_entity(entity, now, owned=True)
             writes.append(Write("insert", entity_id, stored))
             changes.append(("created", stored, None))
             result.success.append(entity_id)
@@ -188,9 +190,9 @@ class EntityService:
                            result: BatchResult) -> BatchResult:
         def apply(stored: Entity | None, entity: Entity, now: str) -> Entity:
             if stored is None:
-                return mutations.new_entity(entity, now)
+                return mutations.new_entity(entity, now, owned=True)
             if replace:
-                return mutations.replace_entity(stored, entity, now)
+                return mutations.replace_entity(stored, entity, now, owned=True)
             merged, _ = mutations.append_attributes(stored, entity, now)
             return merged
         return await self._batch_modify(tenant, entities, apply, result, create=True)

@@ -38,8 +38,10 @@ def stamp(instance: Instance, now: str, created: str | None = None) -> Instance:
     return instance
 
 
-def new_entity(entity: Entity, now: str) -> Entity:
-    result = copy.deepcopy(entity)
+def new_entity(entity: Entity, now: str, *, owned: bool = False) -> Entity:
+    """The entity as first stored; ``owned`` entities (fresh from parsing) are stamped in
+    place instead of copied."""
+    result = entity if owned else copy.deepcopy(entity)
     result["createdAt"] = result["modifiedAt"] = now
     for instances in result["attrs"].values():
         for inst in instances:
@@ -47,8 +49,8 @@ def new_entity(entity: Entity, now: str) -> Entity:
     return result
 
 
-def replace_entity(stored: Entity, entity: Entity, now: str) -> Entity:
-    result = new_entity(entity, now)
+def replace_entity(stored: Entity, entity: Entity, now: str, *, owned: bool = False) -> Entity:
+    result = new_entity(entity, now, owned=owned)
     result["createdAt"] = stored["createdAt"]
     result["id"] = stored["id"]
     return result

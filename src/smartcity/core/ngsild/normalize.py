@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -69,7 +70,12 @@ def is_uri(value: Any) -> bool:
     return isinstance(value, str) and bool(_URI.match(value))
 
 
+_PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]*$")
+
+
 def _visible(text: str) -> bool:
+    if _PRINTABLE_ASCII.match(text):
+        return True
     for ch in text:
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp") or ch in _INVISIBLE:
@@ -87,10 +93,14 @@ def check_entity_id(value: Any) -> str:
 
 
 def check_name(name: Any, what: str = "Attribute name") -> str:
-    if not isinstance(name, str) or not name or _FORBIDDEN_NAME.search(name) \
-            or not _visible(name):
+    if not isinstance(name, str) or not _valid_name(name):
         raise BadRequestData(f"{what} is not valid: {name!r}")
     return name
+
+
+@lru_cache(maxsize=4096)
+def _valid_name(name: str) -> bool:
+    return bool(name) and not _FORBIDDEN_NAME.search(name) and _visible(name)
 
 
 def check_attribute_name(name: Any, terms: TermMap) -> str:

@@ -1,0 +1,220 @@
+"""NGSI-LD core benchmark: one worker on SQLite, N entities with 5 attributes each.
+
+    python bench/ngsild_core.py [--entities 100000] [--seconds 10]
+
+Prints: batch upsert rate (beside a raw SQLite executemany of the same rows),
+retrieve and PATCH throughput with latency percentiles (wrk, on the other core),
+and median latencies of a near;maxDistance==500 geo-query and a q filter.
+Needs `wrk` (Debian package) for the throughput figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from smartcity.core.clock import SystemClock, timestamp
+from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
+from smartcity.core.ngsild.mutations import new_entity
+from smartcity.core.ngsild.normalize import parse_entity
+from smartcity.store.sqlite import SCHEMA, index_rows
+
+STOCKHOLM = (18.0686, 59.3293)
+BATCH = 1000
+
+
+def make_entity(i: int, rng: random.Random) -> dict[str, Any]:
+    lon = STOCKHOLM[0] + rng.uniform(-0.15, 0.15)
+    lat = STOCKHOLM[1] + rng.uniform(-0.08, 0.08)
+    return {
+        "id": f"urn:ngsi-ld:Streetlight:{i:06d}",
+        "type": "Streetlight",
+        "powerState": {"type": "Property", "value": rng.choice(["on", "off"])},
+        "illuminanceLevel": {"type": "Property", "value": rng.randint(0, 1000),
+                             "unitCode": "LUX"},
+        "status": {"type": "Property", "value": rng.choice(["ok", "defectiveLamp",
+                                                            "columnIssue"])},
+        "refStreetlightGroup": {"type": "Relationship",
+                                "object": f"urn:ngsi-ld:StreetlightGroup:{i % 500}"},
+        "location": {"type": "GeoProperty",
+                     "value": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]}},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "smartcity", "serve", "--port", str(port),
+                             "--db", str(db)], env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+def bench_upsert(base: str, entities: list[dict[str, Any]]) -> float:
+    with httpx.Client(base_url=base, timeout=120) as client:
+        start = time.perf_counter()
+        for offset in range(0, len(entities), BATCH):
+            response = client.post("/entityOperations/upsert",
+                                   content=orjson.dumps(entities[offset:offset + BATCH]),
+                                   headers={"Content-Type": "application/json"})
+            if response.status_code not in (201, 204):
+                raise SystemExit(f"upsert failed: {response.status_code} {response.text[:300]}")
+        return len(entities) / (time.perf_counter() - start)
+
+
+def bench_raw_sqlite(path: Path, entities: list[dict[str, Any]]) -> float:
+    """The same rows the store writes, with plain executemany in one transaction a batch."""
+    terms = ContextCompiler(ContextDocuments()).core
+    now = timestamp(SystemClock().now())
+    stored = [new_entity(parse_entity(e, terms), now) for e in entities]
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    start = time.perf_counter()
+    for offset in range(0, len(stored), BATCH):
+        chunk = stored[offset:offset + BATCH]
+        db.execute("BEGIN")
+        first = db.execute("SELECT coalesce(max(pk), 0) FROM entities").fetchone()[0] + 1
+        db.executemany("INSERT INTO entities (pk, tenant, id, modified_at, doc) "
+                       "VALUES (?,?,?,?,?)",
+                       [(first + n, "", e["id"], e["modifiedAt"], orjson.dumps(e))
+                        for n, e in enumerate(chunk)])
+        types, attrs, boxes = [], [], []
+        for n, e in enumerate(chunk):
+            entity_types, entity_attrs, geoms = index_rows(e)
+            types.extend(("", t, first + n) for t in entity_types)
+            attrs.extend(("", a, first + n, k) for a, k in entity_attrs)
+            boxes.extend((first + n, a, g) for a, g in geoms)
+        db.executemany("INSERT INTO entity_types VALUES (?,?,?)", types)
+        db.executemany("INSERT INTO entity_attrs VALUES (?,?,?,?)", attrs)
+        for pk, attr, geometry in boxes:
+            gid = db.execute("INSERT INTO geo_attrs (entity, attr) VALUES (?,?)",
+                             (pk, attr)).lastrowid
+            lon, lat = geometry["coordinates"]
+            db.execute("INSERT INTO geo_boxes VALUES (?,?,?,?,?)", (gid, lon, lon, lat, lat))
+        db.execute("COMMIT")
+    rate = len(stored) / (time.perf_counter() - start)
+    db.close()
+    return rate
+
+
+WRK_SCRIPT = """
+math.randomseed(os.time())
+local n = {n}
+request = function()
+  local id = string.format("urn:ngsi-ld:Streetlight:%06d", math.random(0, n - 1))
+  {body}
+end
+"""
+GET_BODY = 'return wrk.format("GET", "/ngsi-ld/v1/entities/" .. id)'
+PATCH_BODY = ('return wrk.format("PATCH", "/ngsi-ld/v1/entities/" .. id .. '
+              '"/attrs/illuminanceLevel", {["Content-Type"]="application/json"}, '
+              '"{\\"value\\": " .. math.random(0, 1000) .. "}")')
+
+
+def run_wrk(base: str, script: str, seconds: int, workdir: Path) -> dict[str, float]:
+    path = workdir / "wrk.lua"
+    path.write_text(script)
+    out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(path),
+                          base], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures = {"rate": rate, "non2xx": float(errors.group(1)) if errors else 0.0}
+    for label, pct in (("50%", "p50"), ("99%", "p99")):
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        figures[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return figures
+
+
+def median_ms(client: httpx.Client, urls: list[str]) -> tuple[float, int]:
+    times, found = [], 0
+    for url in urls:
+        start = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: {response.status_code} {response.text[:200]}")
+        found += len(response.json())
+    return statistics.median(times), found // len(urls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    entities = [make_entity(i, rng) for i in range(args.entities)]
+    workdir = Path(tempfile.mkdtemp(prefix="smartcity-bench-"))
+    port = free_port()
+    server = start_server(workdir / "bench.db", port)
+    base = f"http://127.0.0.1:{port}/ngsi-ld/v1"
+    try:
+        upsert = bench_upsert(base, entities)
+        raw = bench_raw_sqlite(workdir / "raw.db", entities)
+        print(f"entities: {args.entities:,} with 5 attributes; one worker; SQLite")
+        print(f"batch upsert ({BATCH}/request): {upsert:,.0f} entities/s; "
+              f"raw SQLite executemany of the same rows: {raw:,.0f} rows/s "
+              f"(ratio {upsert / raw:.2f})")
+        if shutil.which("wrk"):
+            origin = f"http://127.0.0.1:{port}"
+            get = run_wrk(origin, WRK_SCRIPT.format(n=args.entities, body=GET_BODY),
+                          args.seconds, workdir)
+            print(f"retrieve entity: {get['rate']:,.0f} req/s, p50 {get['p50']:.2f} ms, "
+                  f"p99 {get['p99']:.2f} ms, non-2xx {get['non2xx']:.0f}")
+            patch = run_wrk(origin, WRK_SCRIPT.format(n=args.entities, body=PATCH_BODY),
+                            args.seconds, workdir)
+            print(f"update attribute (PATCH): {patch['rate']:,.0f} req/s, "
+                  f"p50 {patch['p50']:.2f} ms, p99 {patch['p99']:.2f} ms, "
+                  f"non-2xx {patch['non2xx']:.0f}")
+        else:
+            print("wrk not found: retrieve and PATCH throughput skipped")
+        with httpx.Client(base_url=base, timeout=30) as client:
+            near = [f"/entities?type=Streetlight&georel=near;maxDistance==500&geometry=Point"
+                    f"&coordinates=[{STOCKHOLM[0] + rng.uniform(-0.1, 0.1):.5f},"
+                    f"{STOCKHOLM[1] + rng.uniform(-0.05, 0.05):.5f}]&limit=100"
+                    for _ in range(100)]
+            near_ms, near_found = median_ms(client, near)
+            print(f"near;maxDistance==500 (limit 100): median {near_ms:.1f} ms, "
+                  f"{near_found} entities per answer on average")
+            q = [f"/entities?type=Streetlight&q=illuminanceLevel=={rng.randint(0, 1000)}"
+                 f";status==%22defectiveLamp%22" for _ in range(50)]
+            q_ms, q_found = median_ms(client, q)
+            print(f"q filter on one type (illuminanceLevel==N;status==\"defectiveLamp\"): "
+                  f"median {q_ms:.1f} ms, {q_found} entities per answer on average")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

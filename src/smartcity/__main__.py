@@ -1,0 +1,5 @@
+"""`python -m smartcity` runs the command line."""
+
+from smartcity.cli import app
+
+app()
