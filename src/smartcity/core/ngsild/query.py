@@ -13,6 +13,7 @@ from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_attribute_name, check_entity_id, check_name
 from smartcity.core.ngsild.ordering import SortKey, parse_order_by
+from smartcity.core.ngsild.pushdown import value_filters
 from smartcity.core.ngsild.query_language import compile_q, parse_q
 from smartcity.core.ngsild.scope_query import parse_scope_q
 from smartcity.core.ngsild.storage import Predicate, Selection
@@ -140,8 +141,9 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
         predicate = lambda entity: all(check(entity) for check in checks)  # noqa: E731
     order = tuple(parse_order_by(params["orderBy"], terms.expand)) if params.get("orderBy") \
         else ()
-    return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox), predicate, attrs,
-                       order)
+    values = value_filters(q_expr, terms.expand) if q_expr is not None else ()
+    return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox, values=values),
+                       predicate, attrs, order)
 
 
 def _id_pattern(pattern: str) -> Predicate:

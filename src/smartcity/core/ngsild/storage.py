@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.pushdown import ValueFilter
 
 DEFAULT_TENANT = ""
 
@@ -38,13 +39,15 @@ class Selection:
 
     ``types`` is a disjunction of conjunctions of type IRIs (NGSI-LD type
     expressions); ``attrs`` keeps entities that have at least one of the attributes;
-    ``bbox`` = (geoproperty IRI, (minx, miny, maxx, maxy)).
+    ``bbox`` = (geoproperty IRI, (minx, miny, maxx, maxy)); ``values`` are conditions
+    on attribute values (see ``pushdown``) a store may use to narrow candidates.
     """
 
     types: tuple[frozenset[str], ...] | None = None
     ids: tuple[str, ...] | None = None
     attrs: frozenset[str] | None = None
     bbox: tuple[str, tuple[float, float, float, float]] | None = None
+    values: tuple[ValueFilter, ...] = ()
 
 
 Predicate = Callable[[Entity], bool]
