@@ -261,18 +261,18 @@ class SqliteStore:
         db.execute("COMMIT")
 
     def _write(self, tenant: str, writes: Sequence[Write]) -> None:
-        """Check every write against the rows as they stand, then apply them in bulk."""
+        """Check every write against the rows as they stand, then apply the net result.
+
+        Writes apply in order: later writes of a transaction see earlier ones. Only the
+        final state of each entity reaches the tables, in bulk statements.
+        """
         db = self.db
-        rows = self._rows(tenant, [w.entity_id for w in writes])
+        original = self._rows(tenant, [w.entity_id for w in writes])
+        current: dict[str, tuple[Any, ...] | None] = dict(original)
+        final: dict[str, tuple[int, Entity | None]] = {}
         next_pk = db.execute("SELECT coalesce(max(pk), 0) + 1 FROM entities").fetchone()[0]
-        drop: list[tuple[int, bytes]] = []
-        deleted: list[tuple[int]] = []
-        inserted: list[tuple[Any, ...]] = []
-        updated: list[tuple[Any, ...]] = []
-        indexed: list[tuple[int, IndexRows]] = []
-        revalued: list[tuple[Any, ...]] = []
         for w in writes:
-            row = rows.get(w.entity_id)
+            row = current.get(w.entity_id)
             if w.op == "insert":
                 if row is not None:
                     raise AlreadyExists(f"Entity {w.entity_id} already exists")
@@ -281,32 +281,55 @@ class SqliteStore:
             elif w.expect is not None and row[1] != w.expect:
                 raise Conflict(f"Entity {w.entity_id} changed while it was being written")
             if w.op == "delete":
-                drop.append((row[0], row[2]))
-                deleted.append((row[0],))
-                del rows[w.entity_id]
+                assert row is not None
+                final[w.entity_id] = (row[0], None)
+                current[w.entity_id] = None
                 continue
             assert w.entity is not None
-            entity = w.entity
+            if row is None:
+                pk, next_pk = next_pk, next_pk + 1
+            else:
+                pk = row[0]
+            final[w.entity_id] = (pk, w.entity)
+            current[w.entity_id] = (pk, w.entity["modifiedAt"])
+        self._apply(tenant, original, final)
+
+    def _apply(self, tenant: str, original: dict[str, tuple[Any, ...]],
+               final: dict[str, tuple[int, Entity | None]]) -> None:
+        drop: list[tuple[int, bytes]] = []
+        deleted: list[tuple[int]] = []
+        inserted: list[tuple[Any, ...]] = []
+        updated: list[tuple[Any, ...]] = []
+        indexed: list[tuple[int, IndexRows]] = []
+        revalued: list[tuple[Any, ...]] = []
+        moved: list[tuple[int, list[tuple[str, Any]]]] = []
+        for entity_id, (pk, entity) in final.items():
+            before = original.get(entity_id)
+            if entity is None:
+                if before is not None:
+                    drop.append((pk, before[2]))
+                    deleted.append((pk,))
+                continue
             doc = orjson.dumps(entity)
             index = index_rows(entity)
             shape, signature = index_shape(index), values_signature(index)
-            if row is None:
-                pk, next_pk = next_pk, next_pk + 1
-                inserted.append((pk, tenant, w.entity_id, entity["modifiedAt"], shape,
-                                 signature, doc))
+            if before is None:
+                inserted.append((pk, tenant, entity_id, entity["modifiedAt"], shape, signature,
+                                 doc))
                 indexed.append((pk, index))
-            else:
-                pk = row[0]
-                updated.append((entity["modifiedAt"], shape, signature, doc, pk))
-                # Side indexes change only when what they hold does: rows are rebuilt
-                # when types, attributes or geometry change, values updated in place.
-                if row[2] != shape:
-                    drop.append((pk, row[2]))
-                    indexed.append((pk, index))
-                elif row[3] != signature:
-                    revalued.extend((num, text, complex_, tenant, attr, pk)
-                                    for attr, _, num, text, complex_ in index[1])
-            rows[w.entity_id] = (pk, entity["modifiedAt"], shape, signature)
+                continue
+            updated.append((entity["modifiedAt"], shape, signature, doc, pk))
+            # Side indexes change only when what they hold does: rows are rebuilt when
+            # types, attributes or geometry change, values updated in place.
+            if before[2] != shape:
+                drop.append((pk, before[2]))
+                indexed.append((pk, index))
+            elif before[3] != signature:
+                revalued.extend((num, text, complex_, tenant, attr, pk)
+                                for attr, _, num, text, complex_ in index[1])
+                if index[2]:
+                    moved.append((pk, index[2]))
+        db = self.db
         if inserted:
             db.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
         self._drop_indexes(tenant, drop)
@@ -317,6 +340,10 @@ class SqliteStore:
                        "values_sig, doc) VALUES (?,?,?,?,?,?,?)", inserted)
         db.executemany("UPDATE entity_attrs SET num=?, str=?, complex=? "
                        "WHERE tenant=? AND attr=? AND entity=?", revalued)
+        db.executemany("DELETE FROM geo_boxes WHERE id BETWEEN ? AND ?",
+                       [(pk * GEO_SLOTS, pk * GEO_SLOTS + GEO_SLOTS - 1) for pk, _ in moved])
+        db.executemany("INSERT INTO geo_boxes VALUES (?,?,?,?,?,?,?)",
+                       [box for pk, geoms in moved for box in _boxes(pk, geoms)])
         self._add_indexes(tenant, indexed)
 
     def _rows(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
@@ -361,9 +388,7 @@ class SqliteStore:
             types.extend((tenant, t, pk) for t in entity_types)
             attrs.extend((tenant, a, pk, kinds, num, text, complex_)
                          for a, kinds, num, text, complex_ in entity_attrs)
-            for slot, (attr, geometry) in enumerate(geoms):
-                minx, miny, maxx, maxy = bounding_box(geometry)
-                boxes.append((pk * GEO_SLOTS + slot, minx, maxx, miny, maxy, pk, attr))
+            boxes.extend(_boxes(pk, geoms))
         db = self.db
         db.executemany("INSERT OR IGNORE INTO entity_types VALUES (?,?,?)", types)
         db.executemany("INSERT INTO entity_attrs VALUES (?,?,?,?,?,?,?)", attrs)
@@ -379,6 +404,15 @@ class SqliteStore:
 
     async def delete_context(self, local_id: str) -> None:
         self.db.execute("DELETE FROM contexts WHERE local_id=?", (local_id,))
+
+
+def _boxes(pk: int, geoms: list[tuple[str, Any]]) -> list[tuple[Any, ...]]:
+    """R*Tree rows of an entity's geometries, in the id slots the entity owns."""
+    rows = []
+    for slot, (attr, geometry) in enumerate(geoms):
+        minx, miny, maxx, maxy = bounding_box(geometry)
+        rows.append((pk * GEO_SLOTS + slot, minx, maxx, miny, maxy, pk, attr))
+    return rows
 
 
 def _value_clause(condition: ValueFilter) -> tuple[str, list[Any]]:
