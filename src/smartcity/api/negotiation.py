@@ -178,10 +178,14 @@ def parse_options(request: Request, allowed: frozenset[str]) -> set[str]:
 
 
 def json_response(body: Any, status: int = 200, media: str = JSON, context: Any = None,
-                  headers: dict[str, str] | None = None) -> Response:
-    """A JSON body; JSON-LD gets its @context inline, plain JSON gets it as a Link header."""
+                  headers: dict[str, str] | None = None, *, inline: bool = True) -> Response:
+    """A JSON body; JSON-LD gets its @context inline, plain JSON gets it as a Link header.
+
+    GeoJSON carries it inline unless ``inline`` is false (``Prefer: body=json``), then
+    as a Link header.
+    """
     out_headers = dict(headers or {})
-    if media == GEO_JSON and context is not ... and isinstance(body, dict):
+    if media == GEO_JSON and context is not ... and isinstance(body, dict) and inline:
         # GeoJSON carries its @context inline by default (clause 6.3.15).
         body = {**body, "@context": context if context is not None else CORE_CONTEXT_URL}
     elif media == JSON_LD and context is not ...:
@@ -191,7 +195,7 @@ def json_response(body: Any, status: int = 200, media: str = JSON, context: Any 
         elif isinstance(body, list):
             body = [{**item, "@context": ctx} if isinstance(item, dict) else item
                     for item in body]
-    elif media == JSON and context is not ...:
+    elif media in (JSON, GEO_JSON) and context is not ...:
         url = context if isinstance(context, str) else CORE_CONTEXT_URL
         link = f'<{url}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
         out_headers["Link"] = ", ".join(filter(None, [link, out_headers.get("Link")]))
@@ -200,5 +204,8 @@ def json_response(body: Any, status: int = 200, media: str = JSON, context: Any 
 
 
 def problem_response(error: NgsiLdError) -> Response:
+    if isinstance(error, LengthRequired):
+        # RFC 9110: a 411 answers the missing length itself, with no body to delimit.
+        return Response(status_code=error.status)
     return Response(orjson.dumps(error.problem()), status_code=error.status,
                     media_type=JSON)

@@ -98,7 +98,9 @@ async def render_linked(entities: list[Entity], terms: TermMap, view: View,
                         fetch: Fetch) -> list[dict[str, Any]]:
     """Render entities, following relationships as far as the view's join asks."""
     if not view.follows():
-        return [render_entity(e, terms, view) for e in entities]
+        rendered = [render_entity(e, terms, view) for e in entities]
+        # A projection can leave nothing of an entity: such entities are not listed.
+        return [r for r in rendered if r] if view.pick is not None else rendered
     reached = await resolve(entities, fetch, view.join_level)
     if view.join == "inline":
         linked = {i: e for i, (e, _) in reached.items()}
@@ -180,5 +182,7 @@ def entity_answer(request: Request, rendered: Any, media: str, context: Any,
                          "features": [feature(e, geometry_property) for e in rendered]}
         else:
             body = feature(rendered, geometry_property)
-        return json_response(body, media=GEO_JSON, context=context, headers=headers)
+        inline = "body=json" not in request.headers.get("prefer", "")
+        return json_response(body, media=GEO_JSON, context=context, headers=headers,
+                             inline=inline)
     return json_response(rendered, media=media, context=context, headers=headers)

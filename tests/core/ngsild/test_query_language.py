@@ -645,9 +645,24 @@ def test_language_property_matches_any_language() -> None:
     assert not matches("street[de]", ent)
 
 
+def matches_expanding(q: str, ent: dict[str, Any], *names: str) -> bool:
+    return compile_q(parse_q(q), expand, frozenset(names))(ent)
+
+
+def test_vocab_short_term_matches_only_with_expand_values() -> None:
+    ent = entity(category={"type": "VocabProperty", "vocab": EX + "residential"})
+    assert not matches("category==residential", ent)
+    assert matches('category=="https://example.org/residential"', ent)
+    assert matches_expanding("category==residential", ent, "category")
+
+
 def test_vocab_property_matches_raw_and_expanded_terms() -> None:
     ent = entity(category={"type": "VocabProperty", "vocab": EX + "residential"},
                  uses={"type": "VocabProperty", "vocab": [EX + "shop", "urn:x:office"]})
+
+    def matches(q: str, ent: dict[str, Any]) -> bool:
+        return matches_expanding(q, ent, "category", "uses")
+
     assert matches("category==residential", ent)
     assert matches('category=="https://example.org/residential"', ent)
     assert not matches("category==commercial", ent)
@@ -658,6 +673,18 @@ def test_vocab_property_matches_raw_and_expanded_terms() -> None:
     assert matches("uses==commercial,office,shop", ent)
     # Only vocab values are compared expanded.
     assert not matches("name==Kungsholmen", entity(name=prop(EX + "Kungsholmen")))
+
+
+def test_ordering_operators_never_match_a_relationship() -> None:
+    ent = entity(owner={"type": "Relationship", "object": "urn:ngsi-ld:Person:b"})
+    assert not matches('owner>"urn:ngsi-ld:Person:a"', ent)
+    assert matches('owner=="urn:ngsi-ld:Person:b"', ent)
+
+
+def test_star_key_reaches_every_language() -> None:
+    ent = entity(color={"type": "LanguageProperty", "languageMap": {"en": "red", "fr": "rouge"}})
+    assert matches('color[*]=="rouge"', ent)
+    assert not matches('color[*]!="red"', ent)
 
 
 # ---------------------------------------------------------------------------------------

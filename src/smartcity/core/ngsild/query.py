@@ -124,7 +124,8 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     if params.get("idPattern"):
         checks.append(_id_pattern(params["idPattern"]))
     if q_expr is not None:
-        checks.append(compile_q(q_expr, terms.expand))
+        expand_values = frozenset(split_list(params.get("expandValues")))
+        checks.append(compile_q(q_expr, terms.expand, expand_values))
     if params.get("scopeQ"):
         checks.append(_scope_check(params["scopeQ"]))
     bbox = None

@@ -41,6 +41,7 @@ from smartcity.core.ngsild.model import (
     LANGUAGE_PROPERTY,
     LIST_RELATIONSHIP,
     PROPERTY,
+    RELATIONSHIP,
     VALUE_MEMBER,
     VOCAB_PROPERTY,
     Entity,
@@ -567,16 +568,19 @@ ElementTest = Callable[[Any], bool]
 _MISSING: Any = object()
 
 
-def compile_q(expr: QExpr, expand: Callable[[str], str]) -> Predicate:
+def compile_q(expr: QExpr, expand: Callable[[str], str],
+              expand_values: frozenset[str] = frozenset()) -> Predicate:
     """A predicate over internal entities; ``expand`` maps a raw name (or vocab term) to an IRI.
 
-    Everything that does not depend on the entity (IRIs, regexes, literal sets) is
-    computed here once; the predicate never raises, whatever the entity dict holds.
+    VocabProperty values are stored expanded; a query value is expanded to compare with
+    them only for the attributes named in ``expand_values`` (the ``expandValues``
+    parameter, clause 4.9). Everything that does not depend on the entity (IRIs, regexes,
+    literal sets) is computed here once; the predicate never raises.
     """
     if isinstance(expr, Term):
-        return _compile_term(expr, expand)
+        return _compile_term(expr, expand, expand_values)
     if isinstance(expr, And | Or):
-        operands = tuple(compile_q(o, expand) for o in expr.operands)
+        operands = tuple(compile_q(o, expand, expand_values) for o in expr.operands)
         return _conjunction(operands) if isinstance(expr, And) else _disjunction(operands)
     raise TypeError(f"not a q expression: {expr!r}")
 
@@ -600,7 +604,8 @@ def _disjunction(operands: tuple[Predicate, ...]) -> Predicate:
     return any_holds
 
 
-def _compile_term(term: Term, expand: Callable[[str], str]) -> Predicate:
+def _compile_term(term: Term, expand: Callable[[str], str],
+                  expand_values: frozenset[str] = frozenset()) -> Predicate:
     instances = _instance_finder(tuple(expand(n) for n in term.path.names))
     resolve = _resolver(term.path)
 
@@ -617,15 +622,20 @@ def _compile_term(term: Term, expand: Callable[[str], str]) -> Predicate:
 
     assert term.value is not None  # the parser pairs every operator with a value
     plain = _element_test(term.op, term.value)
-    vocab_value = _expand_strings(term.value, expand)
+    vocab_value = _expand_strings(term.value, expand) \
+        if term.path.names[0] in expand_values else term.value
     vocab = None if vocab_value == term.value else _either(
         plain, _element_test(term.op, vocab_value))
     # '!=' and '!~=' hold for a value none of whose elements passes the positive test.
     negated = term.op in (Op.NE, Op.NOT_MATCH)
+    # Relationship targets are URIs: they are equal or not, never greater or less.
+    ordering = term.op in (Op.GT, Op.GE, Op.LT, Op.LE) and not term.path.member
 
     def compare(entity: Entity) -> bool:
         for instance in instances(entity):
             if not isinstance(instance, dict):
+                continue
+            if ordering and instance.get("type") in (RELATIONSHIP, LIST_RELATIONSHIP):
                 continue
             value = resolve(instance)
             if value is _MISSING:
@@ -716,7 +726,11 @@ def _value_of(instance: Instance, keys: tuple[str, ...]) -> Any:
 def _navigate(value: Any, keys: tuple[str, ...]) -> Any:
     """Walk a trailing path into a JSON value; arrays on the way are fanned out."""
     for key in keys:
-        if isinstance(value, dict):
+        if key == "*" and isinstance(value, dict):
+            # [*] reaches every value of an object, e.g. a languageMap in any language.
+            value = [v for item in value.values()
+                     for v in (item if isinstance(item, list) else (item,))]
+        elif isinstance(value, dict):
             value = value.get(key, _MISSING)
             if value is _MISSING:
                 return _MISSING
