@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +172,11 @@ class SqliteStore:
         if predicate is None:
             total = self.db.execute(f"SELECT count(*) {base}", params).fetchone()[0] \
                 if count else None
-            rows = self.db.execute(f"SELECT doc {base} ORDER BY e.pk LIMIT ? OFFSET ?",
-                                   (*params, limit, offset))
-            return Page([orjson.loads(doc) for (doc,) in rows], total)
+            # One row past the page tells whether another page follows.
+            rows = [orjson.loads(doc) for (doc,) in self.db.execute(
+                f"SELECT doc {base} ORDER BY e.pk LIMIT ? OFFSET ?",
+                (*params, limit + 1, offset))]
+            return Page(rows[:limit], total, len(rows) > limit)
         page: list[Entity] = []
         seen = 0
         for (doc,) in self.db.execute(f"SELECT doc {base} ORDER BY e.pk", params):
@@ -184,9 +186,9 @@ class SqliteStore:
             if offset <= seen < offset + limit:
                 page.append(entity)
             seen += 1
-            if not count and seen >= offset + limit:
+            if not count and seen > offset + limit:
                 break
-        return Page(page, seen if count else None)
+        return Page(page, seen if count else None, seen > offset + limit)
 
     @staticmethod
     def _where(tenant: str, selection: Selection) -> tuple[str, list[Any]]:
@@ -224,23 +226,42 @@ class SqliteStore:
         return " AND ".join(clauses), params
 
     async def type_attributes(self, tenant: str) -> dict[str, dict[str, set[str]]]:
+        # Two range scans joined here: neither side table is indexed by entity, so an
+        # SQL join would scan one table once per row of the other.
+        types_of: dict[int, list[str]] = {}
         result: dict[str, dict[str, set[str]]] = {}
-        for type_iri, in self.db.execute(
-                "SELECT DISTINCT type FROM entity_types WHERE tenant=?", (tenant,)):
-            result[type_iri] = {}
-        for type_iri, attr, kinds in self.db.execute(
-                "SELECT DISTINCT t.type, a.attr, a.kinds FROM entity_types t "
-                "JOIN entity_attrs a ON a.entity = t.entity WHERE t.tenant = ?", (tenant,)):
-            result[type_iri].setdefault(attr, set()).update(kinds.split(","))
+        for type_iri, entity in self.db.execute(
+                "SELECT type, entity FROM entity_types WHERE tenant=?", (tenant,)):
+            types_of.setdefault(entity, []).append(type_iri)
+            result.setdefault(type_iri, {})
+        split: dict[str, list[str]] = {}
+        for attr, entity, kinds in self.db.execute(
+                "SELECT attr, entity, kinds FROM entity_attrs WHERE tenant=?", (tenant,)):
+            names = split.get(kinds) or split.setdefault(kinds, kinds.split(","))
+            for type_iri in types_of.get(entity, ()):
+                result[type_iri].setdefault(attr, set()).update(names)
         return result
 
     async def type_counts(self, tenant: str) -> dict[str, int]:
         return dict(self.db.execute(
             "SELECT type, count(*) FROM entity_types WHERE tenant=? GROUP BY type", (tenant,)))
 
-    async def attribute_counts(self, tenant: str) -> dict[str, int]:
-        return dict(self.db.execute(
-            "SELECT attr, count(*) FROM entity_attrs WHERE tenant=? GROUP BY attr", (tenant,)))
+    async def attribute_counts(self, tenant: str,
+                               attrs: Collection[str] | None = None) -> dict[str, int]:
+        """attribute IRI -> number of attribute instances (one per datasetId) over all
+        entities; only for ``attrs`` when given."""
+        sql = ("SELECT a.attr, sum(json_array_length(CAST(e.doc AS TEXT), "
+               "'$.attrs.\"' || a.attr || '\"')) FROM entity_attrs a "
+               "JOIN entities e ON e.pk = a.entity WHERE a.tenant = ?")
+        params: list[Any] = [tenant]
+        if attrs is not None:
+            wanted = list(dict.fromkeys(attrs))
+            if not wanted:
+                return {}
+            sql += f" AND a.attr IN ({','.join('?' * len(wanted))})"
+            params.extend(wanted)
+        return {attr: count or 0
+                for attr, count in self.db.execute(sql + " GROUP BY a.attr", params)}
 
     async def tenants(self) -> list[str]:
         return [t for (t,) in self.db.execute("SELECT name FROM tenants ORDER BY name")]

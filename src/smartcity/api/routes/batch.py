@@ -87,6 +87,7 @@ def batch_response(result: BatchResult, *, created_status: bool = False) -> Resp
 async def batch_create(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset({"options", "local"}))
+    parse_options(request, frozenset())
     tenant = tenant_of(request)
     body = await read_body(request, platform.settings.max_body_bytes)
     result = BatchResult()
@@ -170,9 +171,9 @@ async def batch_query(request: Request) -> Response:
     view = view_of(shape, terms, options)
     offset, limit, count = pagination(request, platform.settings.default_limit,
                                       platform.settings.max_limit)
-    query = build_query(params, terms)
+    query = build_query(params, terms, require_filter=True)
     page = await platform.entities.query(tenant, query, offset, limit, count)
-    headers = page_headers(request, offset, limit, len(page.entities), page.total, media)
+    headers = page_headers(request, offset, limit, page, media)
     rendered = await render_linked(page.entities, terms, view,
                                    lambda ids: platform.store.get_many(tenant, ids))
     return entity_answer(request, rendered, media, body.context, headers)

@@ -13,6 +13,7 @@ from smartcity.api.negotiation import (
     JSON,
     JSON_LD,
     accepted,
+    allow_params,
     compile_context,
     json_response,
     link_context,
@@ -24,16 +25,26 @@ from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["discovery"])
 
+# Query parameters each discovery operation defines (clause 6.3.20 refuses the rest).
+# ``local`` is accepted and has no effect: this broker answers from its own store only.
+LIST_PARAMS = frozenset({"details", "local"})
+INFO_PARAMS = frozenset({"local"})
 
-async def _setup(request: Request) -> tuple[Any, str, str, TermMap, Any, bool]:
+
+async def _setup(request: Request, allowed: frozenset[str]
+                 ) -> tuple[Any, str, str, TermMap, Any, bool]:
     platform = platform_of(request)
+    allow_params(request, allowed)
+    for flag in ("details", "local"):
+        if request.query_params.get(flag) not in (None, "true", "false"):
+            raise BadRequestData(f"{flag} must be true or false")
+    tenant = tenant_of(request)
     media = accepted(request, (JSON, JSON_LD))
     context = link_context(request)
     terms = await compile_context(platform.compiler, context)
-    detailed = request.query_params.get("details")
-    if detailed not in (None, "true", "false"):
-        raise BadRequestData("details must be true or false")
-    return platform, tenant_of(request), media, terms, context, detailed == "true"
+    await platform.entities.require_tenant(tenant)
+    detailed = request.query_params.get("details") == "true"
+    return platform, tenant, media, terms, context, detailed
 
 
 def _kinds(kinds: set[str]) -> list[str]:
@@ -42,7 +53,7 @@ def _kinds(kinds: set[str]) -> list[str]:
 
 @router.get("/types", summary="Available entity types")
 async def list_types(request: Request) -> Response:
-    platform, tenant, media, terms, context, detailed = await _setup(request)
+    platform, tenant, media, terms, context, detailed = await _setup(request, LIST_PARAMS)
     types = await platform.store.type_attributes(tenant)
     if detailed:
         body: Any = [{"id": iri, "type": "EntityType", "typeName": terms.compact(iri),
@@ -56,7 +67,7 @@ async def list_types(request: Request) -> Response:
 
 @router.get("/types/{type_name:path}", summary="Information on one entity type")
 async def type_info(type_name: str, request: Request) -> Response:
-    platform, tenant, media, terms, context, _ = await _setup(request)
+    platform, tenant, media, terms, context, _ = await _setup(request, INFO_PARAMS)
     iri = terms.expand(type_name)
     types = await platform.store.type_attributes(tenant)
     if iri not in types:
@@ -85,7 +96,7 @@ def _attribute_index(types: dict[str, dict[str, set[str]]]) -> dict[str, tuple[s
 
 @router.get("/attributes", summary="Available attributes")
 async def list_attributes(request: Request) -> Response:
-    platform, tenant, media, terms, context, detailed = await _setup(request)
+    platform, tenant, media, terms, context, detailed = await _setup(request, LIST_PARAMS)
     index = _attribute_index(await platform.store.type_attributes(tenant))
     if detailed:
         body: Any = [{"id": attr, "type": "Attribute", "attributeName": terms.compact(attr),
@@ -99,13 +110,13 @@ async def list_attributes(request: Request) -> Response:
 
 @router.get("/attributes/{attr_name:path}", summary="Information on one attribute")
 async def attribute_info(attr_name: str, request: Request) -> Response:
-    platform, tenant, media, terms, context, _ = await _setup(request)
+    platform, tenant, media, terms, context, _ = await _setup(request, INFO_PARAMS)
     iri = terms.expand(attr_name)
     index = _attribute_index(await platform.store.type_attributes(tenant))
     if iri not in index:
         raise ResourceNotFound(f"No attribute {attr_name}")
     kinds, types = index[iri]
-    counts = await platform.store.attribute_counts(tenant)
+    counts = await platform.store.attribute_counts(tenant, [iri])
     body = {"id": iri, "type": "Attribute", "attributeName": terms.compact(iri),
             "attributeCount": counts.get(iri, 0), "attributeTypes": _kinds(kinds),
             "typeNames": sorted(terms.compact(t) for t in types)}

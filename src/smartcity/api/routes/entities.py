@@ -45,6 +45,7 @@ from smartcity.core.ngsild.normalize import (
     parse_entity,
 )
 from smartcity.core.ngsild.query import build_query, split_list
+from smartcity.core.ngsild.storage import Page
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["entities"])
 NO_CONTENT = 204
@@ -96,24 +97,23 @@ async def query_entities(request: Request) -> Response:
     params = dict(request.query_params)
     query = build_query(params, terms, require_filter=True)
     page = await platform.entities.query(tenant, query, offset, limit, count)
-    headers = page_headers(request, offset, limit, len(page.entities), page.total, media)
+    headers = page_headers(request, offset, limit, page, media)
     rendered = await render_linked(page.entities, terms, view, _fetcher(platform, tenant))
     return entity_answer(request, rendered, media, context, headers)
 
 
-def page_headers(request: Request, offset: int, limit: int, returned: int,
-                 total: int | None, media: str) -> dict[str, str]:
+def page_headers(request: Request, offset: int, limit: int, page: Page,
+                 media: str) -> dict[str, str]:
     """NGSILD-Results-Count and prev/next Link headers for a page of results (clause 5.5.9)."""
     headers: dict[str, str] = {}
-    if total is not None:
-        headers["NGSILD-Results-Count"] = str(total)
+    if page.total is not None:
+        headers["NGSILD-Results-Count"] = str(page.total)
     if limit == 0:
         return headers
     links = []
     if offset > 0:
         links.append(_page_link(request, max(0, offset - limit), limit, "prev", media))
-    more = total > offset + limit if total is not None else returned == limit
-    if more:
+    if page.more:
         links.append(_page_link(request, offset + limit, limit, "next", media))
     if links:
         headers["Link"] = ", ".join(links)

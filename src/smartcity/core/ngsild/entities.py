@@ -30,6 +30,8 @@ from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, Page, Wri
 
 _RETRIES = 5
 TypeGate = frozenset[str] | None
+# What a batch step gives: the new entity, or it with the error to report for the entity.
+Applied = Entity | tuple[Entity, NgsiLdError]
 
 
 @dataclass
@@ -89,7 +91,8 @@ class EntityService:
         every = await self.store.query(tenant, query.selection, query.predicate, 0,
                                        2**62, True)
         ordered = sort_entities(every.entities, list(query.order))
-        return Page(ordered[offset:offset + limit], every.total if count else None)
+        return Page(ordered[offset:offset + limit], every.total if count else None,
+                    len(ordered) > offset + limit)
 
     async def delete(self, tenant: str, entity_id: str, types: TypeGate = None) -> None:
         stored = await self.retrieve(tenant, entity_id, types)
@@ -199,12 +202,13 @@ class EntityService:
 
     async def batch_update(self, tenant: str, entities: Sequence[Entity], overwrite: bool,
                            result: BatchResult) -> BatchResult:
-        def apply(stored: Entity | None, entity: Entity, now: str) -> Entity:
+        def apply(stored: Entity | None, entity: Entity, now: str) -> Applied:
             assert stored is not None
             merged, outcome = mutations.append_attributes(stored, entity, now,
                                                           overwrite=overwrite)
             if outcome.not_updated:
-                raise BadRequestData("Not updated: " + "; ".join(
+                # The new attributes are written; the entity is reported for the rest.
+                return merged, BadRequestData("Not updated: " + "; ".join(
                     f"{name}: {reason}" for name, reason in outcome.not_updated))
             return merged
         return await self._batch_modify(tenant, entities, apply, result, create=False)
@@ -235,7 +239,7 @@ class EntityService:
         return result
 
     async def _batch_modify(self, tenant: str, entities: Sequence[Entity],
-                            apply: Callable[[Entity | None, Entity, str], Entity],
+                            apply: Callable[[Entity | None, Entity, str], Applied],
                             result: BatchResult, *, create: bool) -> BatchResult:
         if not create:
             await self.require_tenant(tenant)
@@ -243,6 +247,7 @@ class EntityService:
         now = self.now()
         current: dict[str, Entity] = dict(existing)
         order: list[str] = []
+        partly: set[str] = set()
         for entity in entities:
             entity_id = entity["id"]
             stored = current.get(entity_id)
@@ -250,10 +255,15 @@ class EntityService:
                 result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
                 continue
             try:
-                current[entity_id] = apply(stored, entity, now)
+                applied = apply(stored, entity, now)
             except NgsiLdError as exc:
                 result.fail(entity_id, exc)
                 continue
+            if isinstance(applied, tuple):
+                applied, partial = applied
+                result.fail(entity_id, partial)
+                partly.add(entity_id)
+            current[entity_id] = applied
             if entity_id not in order:
                 order.append(entity_id)
         writes: list[Write] = []
@@ -268,7 +278,8 @@ class EntityService:
             else:
                 writes.append(Write("replace", entity_id, after, expect=before["modifiedAt"]))
                 changes.append(("updated", after, before))
-            result.success.append(entity_id)
+            if entity_id not in partly:
+                result.success.append(entity_id)
         await self._commit(tenant, writes, changes, now)
         return result
 

@@ -9,7 +9,7 @@ are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -57,6 +57,7 @@ Predicate = Callable[[Entity], bool]
 class Page:
     entities: list[Entity]
     total: int | None
+    more: bool = False  # whether matches follow this page
 
 
 class EntityStore(Protocol):
@@ -73,9 +74,12 @@ class EntityStore(Protocol):
     async def type_attributes(self, tenant: str) -> dict[str, dict[str, set[str]]]:
         """type IRI -> attribute IRI -> set of attribute kinds, over all entities."""
 
-    async def type_counts(self, tenant: str) -> dict[str, int]: ...
+    async def type_counts(self, tenant: str) -> dict[str, int]:
+        """type IRI -> number of entities of that type."""
 
-    async def attribute_counts(self, tenant: str) -> dict[str, int]: ...
+    async def attribute_counts(self, tenant: str,
+                               attrs: Collection[str] | None = None) -> dict[str, int]:
+        """attribute IRI -> number of attribute instances, only for ``attrs`` if given."""
 
     async def tenants(self) -> list[str]: ...
 
