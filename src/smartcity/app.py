@@ -16,7 +16,7 @@ from smartcity import __version__
 from smartcity.api import errors
 from smartcity.api.negotiation import TENANT_HEADER
 from smartcity.api.platform import Platform
-from smartcity.api.routes import batch, contexts, discovery, entities, identity, landing
+from smartcity.api.routes import batch, contexts, discovery, entities, identity, landing, purge
 from smartcity.config import Settings
 from smartcity.core.clock import SystemClock, timestamp
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,
                   description="NGSI-LD context broker and city platform")
     errors.install(app)
-    for module in (landing, entities, batch, discovery, contexts, identity):
+    for module in (landing, purge, entities, batch, discovery, contexts, identity):
         app.include_router(module.router)
     app.add_middleware(EdgeMiddleware)
     return app

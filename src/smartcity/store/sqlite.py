@@ -102,9 +102,11 @@ def index_rows(entity: Entity) -> IndexRows:
 
 def index_shape(rows: IndexRows) -> bytes:
     """The keys of an entity's index rows (types, attribute names and kinds, geometry
-    attributes), kept with the entity so its rows can be found and compared by key."""
+    attributes and a digest of the geometries), kept with the entity so its rows can be
+    found and compared by key. Only indexed values stay out: those change in place."""
     types, attrs, geoms = rows
-    return orjson.dumps([types, [a[:2] for a in attrs], [g[0] for g in geoms]])
+    where = hashlib.blake2b(orjson.dumps(geoms), digest_size=8).hexdigest() if geoms else ""
+    return orjson.dumps([types, [a[:2] for a in attrs], [g[0] for g in geoms], where])
 
 
 def values_signature(rows: IndexRows) -> bytes:
@@ -323,7 +325,6 @@ class SqliteStore:
         updated: list[tuple[Any, ...]] = []
         indexed: list[tuple[int, IndexRows]] = []
         revalued: list[tuple[Any, ...]] = []
-        moved: list[tuple[int, list[tuple[str, Any]]]] = []
         for entity_id, (pk, entity) in final.items():
             before = original.get(entity_id)
             if entity is None:
@@ -348,8 +349,6 @@ class SqliteStore:
             elif before[3] != signature:
                 revalued.extend((num, text, complex_, tenant, attr, pk)
                                 for attr, _, num, text, complex_ in index[1])
-                if index[2]:
-                    moved.append((pk, index[2]))
         db = self.db
         if inserted:
             db.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
@@ -361,10 +360,6 @@ class SqliteStore:
                        "values_sig, doc) VALUES (?,?,?,?,?,?,?)", inserted)
         db.executemany("UPDATE entity_attrs SET num=?, str=?, complex=? "
                        "WHERE tenant=? AND attr=? AND entity=?", revalued)
-        db.executemany("DELETE FROM geo_boxes WHERE id BETWEEN ? AND ?",
-                       [(pk * GEO_SLOTS, pk * GEO_SLOTS + GEO_SLOTS - 1) for pk, _ in moved])
-        db.executemany("INSERT INTO geo_boxes VALUES (?,?,?,?,?,?,?)",
-                       [box for pk, geoms in moved for box in _boxes(pk, geoms)])
         self._add_indexes(tenant, indexed)
 
     def _rows(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
@@ -385,17 +380,17 @@ class SqliteStore:
             return
         types: list[tuple[str, str, int]] = []
         attrs: list[tuple[str, str, int]] = []
-        boxes: list[tuple[int, int]] = []
+        boxes: list[tuple[int]] = []
         for pk, shape in dropped:
-            type_names, attr_rows, geo_names = orjson.loads(shape)
+            type_names, attr_rows, geo_names, _ = orjson.loads(shape)
             types.extend((tenant, t, pk) for t in type_names)
             attrs.extend((tenant, a, pk) for a, _ in attr_rows)
-            if geo_names:
-                boxes.append((pk * GEO_SLOTS, pk * GEO_SLOTS + GEO_SLOTS - 1))
+            # By exact id: an R*Tree looks up single ids, but scans for id ranges.
+            boxes.extend((pk * GEO_SLOTS + slot,) for slot in range(len(geo_names)))
         db = self.db
         db.executemany("DELETE FROM entity_types WHERE tenant=? AND type=? AND entity=?", types)
         db.executemany("DELETE FROM entity_attrs WHERE tenant=? AND attr=? AND entity=?", attrs)
-        db.executemany("DELETE FROM geo_boxes WHERE id BETWEEN ? AND ?", boxes)
+        db.executemany("DELETE FROM geo_boxes WHERE id = ?", boxes)
 
     def _add_indexes(self, tenant: str, indexed: list[tuple[int, IndexRows]]) -> None:
         if not indexed:

@@ -109,11 +109,16 @@ def render_entity(entity: Entity, terms: TermMap, view: View,
 def _inline(rendered: Any, instance: Instance, terms: TermMap, view: View,
             linked: Linked) -> Any:
     """Put the entity a relationship links to inside it (join=inline)."""
-    target = linked.get(instance.get("object")) \
-        if instance.get("type") == RELATIONSHIP else None
-    if target is None:
+    if instance.get("type") != RELATIONSHIP:
         return rendered
-    entity = render_entity(target, terms, view, linked)
+    objects = instance.get("object")
+    several = isinstance(objects, list)
+    targets = [linked[o] for o in (objects if several else [objects])
+               if isinstance(o, str) and o in linked]
+    if not targets:
+        return rendered
+    entities = [render_entity(t, terms, view, linked) for t in targets]
+    entity: Any = entities if several else entities[0]
     if view.format == KEY_VALUES:
         return entity
     return {**rendered, "entity": entity}
