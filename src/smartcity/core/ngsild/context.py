@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
+from urllib.parse import urljoin
 
 import orjson
 from pyld import jsonld
@@ -29,6 +30,11 @@ _CORE_URL = re.compile(r"^https?://uri\.etsi\.org/ngsi-ld/v1/ngsi-ld-core-contex
 _DATA_INTEGRITY_URL = "https://w3id.org/security/data-integrity/v2"
 _IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
+# A relative @context reference in a request resolves against the request's URL, that is
+# against this broker (JSON-LD base IRI); this origin stands for it. Only @contexts hosted
+# here can be found under it; nothing is ever fetched from it.
+THIS_BROKER = "http://this-broker.invalid"
+
 Fetch = Callable[[str], Any]
 """Fetches a remote @context document by URL; returns the parsed JSON or raises."""
 
@@ -40,6 +46,13 @@ def _bundled(name: str) -> dict[str, Any]:
 
 CORE_CONTEXT: dict[str, Any] = _bundled("ngsi-ld-core-context-v1.9.jsonld")
 _DATA_INTEGRITY: dict[str, Any] = _bundled("w3id-security-data-integrity-v2.jsonld")
+
+
+def resolve_here(item: Any) -> Any:
+    """A relative @context reference made absolute against this broker."""
+    if isinstance(item, str) and not _IRI.match(item):
+        return urljoin(THIS_BROKER + "/", item)
+    return item
 
 
 def is_core_context(url: str) -> bool:
@@ -216,9 +229,11 @@ class ContextCompiler:
         try:
             active = processor.process_context(
                 {"mappings": {}, "processingMode": "json-ld-1.1"},
-                [*items, CORE_CONTEXT_URL], options)
+                [*map(resolve_here, items), CORE_CONTEXT_URL], options)
         except jsonld.JsonLdError as exc:
             raise self._translate(exc) from None
+        except ValueError as exc:  # pyld's IRI resolution
+            raise BadRequestData(f"Invalid @context: {exc}") from None
         compiled = _flatten(active, items)
         sources = self.documents.used()
         key = orjson.dumps(context)
@@ -309,6 +324,7 @@ class ContextDocuments:
         return doc
 
     def get(self, url: str) -> Any:
+        url = resolve_here(url)
         memo = getattr(self._op, "memo", None)
         if memo is not None and url in memo:
             return memo[url]
@@ -328,6 +344,9 @@ class ContextDocuments:
                 doc = self._known(url)  # downloaded by another request meanwhile
                 if doc is not None:
                     return doc
+                if url.startswith(THIS_BROKER + "/"):
+                    raise LdContextNotAvailable(
+                        f"{url[len(THIS_BROKER):]} is not a @context hosted by this broker")
                 doc = self.download(url)
                 if self._on_fetched is not None:
                     self._on_fetched(url, doc)

@@ -1,0 +1,55 @@
+"""Specification of the `smartcity` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from smartcity import __version__
+from smartcity.cli import app
+
+runner = CliRunner()
+
+
+def test_version_prints_the_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"smartcity {__version__}"
+
+
+def test_help_lists_the_serve_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "serve" in result.output
+
+
+def test_serve_with_a_missing_config_file_exits_with_a_message(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+    result = runner.invoke(app, ["serve", "--config", str(missing)])
+    assert result.exit_code != 0
+    assert "missing.toml" in result.output
+    assert "does not exist" in result.output.lower()
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("broken.toml", "port = [unclosed"),
+    ("broken.json", "{port: 1}"),
+    ("unknown.toml", 'colour = "red"'),
+    ("negative.toml", "port = -1"),
+])
+def test_serve_with_an_invalid_config_file_exits_with_a_message(
+        tmp_path: Path, name: str, content: str) -> None:
+    config = tmp_path / name
+    config.write_text(content)
+    result = runner.invoke(app, ["serve", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "Invalid settings" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_with_an_invalid_port_exits_with_a_message() -> None:
+    result = runner.invoke(app, ["serve", "--port", "70000"])
+    assert result.exit_code != 0
+    assert "port" in result.output.lower()
