@@ -655,3 +655,11 @@ def test_validate_geometry_only_returns_or_raises_bad_request_data(value: Any) -
         return
     minx, miny, maxx, maxy = geometry_bbox(value)
     assert -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+
+
+def test_near_measures_lines_in_metres_at_high_latitude() -> None:
+    # From [0, 85] the line's end [1, 85] is ~9.7 km away and [0, 85.6] ~67 km:
+    # a nearest point chosen in degrees would pick the wrong end.
+    line = {"type": "LineString", "coordinates": [[1, 85], [0, 85.6]]}
+    assert query("near;maxDistance==20000", "Point", [0, 85]).matches(line)
+    assert not query("near;maxDistance==5000", "Point", [0, 85]).matches(line)

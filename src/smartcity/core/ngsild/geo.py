@@ -14,10 +14,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+import numpy
 import shapely
-from pyproj import Geod
+from pyproj import Geod, Transformer
 from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -149,12 +151,35 @@ class GeoQuery:
         stored = _stored_shape(geojson)
         if shapely.intersects(self.geometry, stored):
             return 0.0
+        if self._point is not None:
+            # From a point, an azimuthal equidistant projection centred on it keeps every
+            # distance from the centre exact, so the nearest part of a line or polygon is
+            # found in metres, not in degrees (which mislead at high latitudes).
+            projected = shapely.transform(stored, _equidistant_from(*self._point))
+            return float(shapely.distance(projected, _ORIGIN))
         # Approximation: the closest pair of points is found in the lon/lat plane, then
         # measured on the ellipsoid. The result is the true geodesic length between two
         # points of the geometries, so it never underestimates the minimum distance; it
         # can overestimate it slightly for long edges at high latitudes.
         on_query, on_stored = nearest_points(self.geometry, stored)
         return float(_GEOD.inv(on_query.x, on_query.y, on_stored.x, on_stored.y)[2])
+
+
+_ORIGIN = shapely.Point(0.0, 0.0)
+
+
+@lru_cache(maxsize=256)
+def _equidistant_from(lon: float, lat: float) -> Callable[[Any], Any]:
+    """Coordinates (n x 2 array of lon/lat) into metres from (lon, lat), azimuthal
+    equidistant on WGS 84."""
+    transformer = Transformer.from_crs(
+        "EPSG:4326", f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m",
+        always_xy=True)
+
+    def project(coords: Any) -> Any:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return numpy.column_stack([x, y])
+    return project
 
 
 def _stored_shape(geojson: dict[str, Any]) -> BaseGeometry:

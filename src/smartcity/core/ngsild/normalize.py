@@ -258,6 +258,9 @@ def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = Fal
     if member not in raw:
         raise BadRequestData(f"{kind} {name} needs '{member}'")
     value = raw[member]
+    if value is None:
+        raise BadRequestData(f"{kind} {name}: '{member}' is JSON null; NGSI-LD null is "
+                             f"'{NULL}'")
     if _is_null(value) or (kind == LANGUAGE_PROPERTY and isinstance(value, dict)
                            and value and all(_is_null(v) for v in value.values())):
         if not for_update:

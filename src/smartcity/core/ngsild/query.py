@@ -9,7 +9,7 @@ from typing import Any
 
 from smartcity.core.ngsild import geo
 from smartcity.core.ngsild.context import NGSI_LD, TermMap
-from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_attribute_name, check_entity_id, check_name
 from smartcity.core.ngsild.ordering import SortKey, parse_order_by
@@ -113,6 +113,11 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     geo_query = geo.parse_geo_query(params.get("georel"), params.get("geometry"),
                                     params.get("coordinates"), params.get("geoproperty"))
     q_expr = parse_q(params["q"]) if params.get("q") else None
+    if q_expr is not None:
+        _check_linked_terms(q_expr, params)
+    if params.get("csf"):
+        # Context source filters only matter for registrations; still, a bad one is refused.
+        parse_q(params["csf"])
     if require_filter and not (
             types or wildcard or geo_query
             or params.get("local") == "true"
@@ -145,6 +150,20 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     values = value_filters(q_expr, terms.expand) if q_expr is not None else ()
     return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox, values=values),
                        predicate, attrs, order)
+
+
+def _check_linked_terms(expr: Any, params: dict[str, Any]) -> None:
+    """``rel{attr}`` terms query linked entities (clause 4.9); refuse them as too deep
+    unless ``join`` reaches that far, and otherwise say they are not supported here."""
+    depth = max((name.count("{") for name in expr.attribute_names()), default=0)
+    if not depth:
+        return
+    level = params.get("joinLevel") or "1"
+    if not params.get("join") or params["join"] == "@none" or not level.isdigit() \
+            or depth > int(level):
+        raise BadRequestData("A linked-entity term in q reaches further than the join asks")
+    raise OperationNotSupported("Queries on linked entities (rel{attr} in q) are not "
+                                "supported by this broker yet")
 
 
 def _id_pattern(pattern: str) -> Predicate:
