@@ -7,6 +7,7 @@ the valid items in one transaction and report the others one by one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,10 @@ class EntityService:
         self.bus = bus or LocalEventBus()
         self.clock = clock or SystemClock()
         self._tenants: set[str] = {DEFAULT_TENANT}
+        # Read-modify-write cycles of this process run one at a time, so concurrent
+        # requests never race on an entity; the store's optimistic check (``expect``)
+        # still guards against other processes writing the same database.
+        self._writing = asyncio.Lock()
 
     async def require_tenant(self, tenant: str) -> None:
         """Operations other than creation need an existing tenant (clause 5.5.10)."""
@@ -67,10 +72,11 @@ class EntityService:
     async def create(self, tenant: str, entity: Entity) -> Entity:
         """Store a new entity; the service takes ownership of ``entity`` (as of every
         entity handed to a write method) and may change it."""
-        now = self.now()
-        stored = mutations.new_entity(entity, now, owned=True)
-        await self.store.write(tenant, [Write("insert", stored["id"], stored)])
-        await self._announce(tenant, [("created", stored, None)], now)
+        async with self._writing:
+            now = self.now()
+            stored = mutations.new_entity(entity, now, owned=True)
+            await self.store.write(tenant, [Write("insert", stored["id"], stored)])
+            await self._announce(tenant, [("created", stored, None)], now)
         return stored
 
     async def retrieve(self, tenant: str, entity_id: str, types: TypeGate = None) -> Entity:
@@ -95,10 +101,11 @@ class EntityService:
                     len(ordered) > offset + limit)
 
     async def delete(self, tenant: str, entity_id: str, types: TypeGate = None) -> None:
-        stored = await self.retrieve(tenant, entity_id, types)
-        now = self.now()
-        await self.store.write(tenant, [Write("delete", entity_id)])
-        await self._announce(tenant, [("deleted", None, stored)], now)
+        async with self._writing:
+            stored = await self.retrieve(tenant, entity_id, types)
+            now = self.now()
+            await self.store.write(tenant, [Write("delete", entity_id)])
+            await self._announce(tenant, [("deleted", None, stored)], now)
 
     async def replace(self, tenant: str, entity_id: str, entity: Entity,
                       types: TypeGate = None) -> None:
@@ -152,6 +159,12 @@ class EntityService:
 
     async def _modify(self, tenant: str, entity_id: str,
                       change: Callable[[Entity, str], Entity], types: TypeGate = None) -> Entity:
+        async with self._writing:
+            return await self._modify_once(tenant, entity_id, change, types)
+
+    async def _modify_once(self, tenant: str, entity_id: str,
+                           change: Callable[[Entity, str], Entity],
+                           types: TypeGate) -> Entity:
         for _ in range(_RETRIES):
             stored = await self.retrieve(tenant, entity_id, types)
             now = self.now()
@@ -170,6 +183,11 @@ class EntityService:
     # -- batches -------------------------------------------------------------
     async def batch_create(self, tenant: str, entities: Sequence[Entity],
                            result: BatchResult) -> BatchResult:
+        async with self._writing:
+            return await self._batch_create(tenant, entities, result)
+
+    async def _batch_create(self, tenant: str, entities: Sequence[Entity],
+                            result: BatchResult) -> BatchResult:
         existing = await self.store.get_many(tenant, [e["id"] for e in entities])
         now = self.now()
         writes: list[Write] = []
@@ -222,6 +240,11 @@ class EntityService:
 
     async def batch_delete(self, tenant: str, entity_ids: Sequence[str],
                            result: BatchResult) -> BatchResult:
+        async with self._writing:
+            return await self._batch_delete(tenant, entity_ids, result)
+
+    async def _batch_delete(self, tenant: str, entity_ids: Sequence[str],
+                            result: BatchResult) -> BatchResult:
         await self.require_tenant(tenant)
         existing = await self.store.get_many(tenant, entity_ids)
         now = self.now()
@@ -241,6 +264,13 @@ class EntityService:
     async def _batch_modify(self, tenant: str, entities: Sequence[Entity],
                             apply: Callable[[Entity | None, Entity, str], Applied],
                             result: BatchResult, *, create: bool) -> BatchResult:
+        async with self._writing:
+            return await self._batch_modify_locked(tenant, entities, apply, result,
+                                                   create=create)
+
+    async def _batch_modify_locked(self, tenant: str, entities: Sequence[Entity],
+                                   apply: Callable[[Entity | None, Entity, str], Applied],
+                                   result: BatchResult, *, create: bool) -> BatchResult:
         if not create:
             await self.require_tenant(tenant)
         existing = await self.store.get_many(tenant, [e["id"] for e in entities])
