@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -68,6 +69,30 @@ def check_attribute_path(attr: str, terms: TermMap) -> str:
     if attr == "scope":
         raise BadRequestData("scope is an entity member, not an attribute")
     return terms.expand(check_attribute_name(attr, terms))
+
+
+@dataclass
+class EntityWrite:
+    """What every write on one entity starts from: checked URL, tenant, parsed body."""
+
+    platform: Platform
+    tenant: str
+    entity_id: str
+    data: Any
+    terms: TermMap
+    types: frozenset[str] | None
+
+
+async def entity_write(request: Request, entity_id: str, *, patch: bool = False
+                       ) -> EntityWrite:
+    platform = platform_of(request)
+    allow_params(request, WRITE_PARAMS)
+    tenant = tenant_of(request)
+    check_entity_id(entity_id)
+    body = await read_body(request, platform.settings.max_body_bytes, patch=patch)
+    terms = await compile_context(platform.compiler, body.context)
+    return EntityWrite(platform, tenant, entity_id, body.data, terms,
+                       type_gate(request, terms))
 
 
 @router.post("/entities", status_code=201, summary="Create an entity")
@@ -163,33 +188,22 @@ def _fetcher(platform: Platform, tenant: str) -> Fetch:
 @router.patch("/entities/{entity_id:path}/attrs/{attr}", status_code=204,
               summary="Partially update an attribute")
 async def partial_update(entity_id: str, attr: str, request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    check_entity_id(entity_id)
-    body = await read_body(request, platform.settings.max_body_bytes, patch=True)
-    terms = await compile_context(platform.compiler, body.context)
-    iri = check_attribute_path(attr, terms)
-    fragment = _fragment(body.data, iri, terms, for_update=True)
+    write = await entity_write(request, entity_id, patch=True)
+    iri = check_attribute_path(attr, write.terms)
+    fragment = _fragment(write.data, iri, write.terms, for_update=True)
     check_no_nulls(fragment, attr)
-    await platform.entities.partial_update(tenant, entity_id, iri, fragment,
-                                           type_gate(request, terms))
+    await write.platform.entities.partial_update(write.tenant, entity_id, iri, fragment,
+                                                 write.types)
     return Response(status_code=NO_CONTENT)
 
 
 @router.put("/entities/{entity_id:path}/attrs/{attr}", status_code=204,
             summary="Replace an attribute")
 async def replace_attribute(entity_id: str, attr: str, request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    check_entity_id(entity_id)
-    body = await read_body(request, platform.settings.max_body_bytes)
-    terms = await compile_context(platform.compiler, body.context)
-    iri = check_attribute_path(attr, terms)
-    await platform.entities.replace_attribute(tenant, entity_id, iri,
-                                              _fragment(body.data, iri, terms),
-                                              type_gate(request, terms))
+    write = await entity_write(request, entity_id)
+    iri = check_attribute_path(attr, write.terms)
+    await write.platform.entities.replace_attribute(
+        write.tenant, entity_id, iri, _fragment(write.data, iri, write.terms), write.types)
     return Response(status_code=NO_CONTENT)
 
 
@@ -207,16 +221,11 @@ def _fragment(data: Any, iri: str, terms: TermMap, *, for_update: bool = False) 
 
 @router.patch("/entities/{entity_id:path}/attrs", summary="Update attributes")
 async def update_attributes(entity_id: str, request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    check_entity_id(entity_id)
-    body = await read_body(request, platform.settings.max_body_bytes, patch=True)
-    terms = await compile_context(platform.compiler, body.context)
-    fragment = _entity_fragment(body.data, entity_id, terms)
-    outcome = await platform.entities.update_attributes(tenant, entity_id, fragment,
-                                                        type_gate(request, terms))
-    return outcome_response(outcome, terms)
+    write = await entity_write(request, entity_id, patch=True)
+    fragment = _entity_fragment(write.data, entity_id, write.terms)
+    outcome = await write.platform.entities.update_attributes(write.tenant, entity_id,
+                                                              fragment, write.types)
+    return outcome_response(outcome, write.terms)
 
 
 def _entity_fragment(data: Any, entity_id: str, terms: TermMap) -> dict[str, Any]:
@@ -231,18 +240,13 @@ def _entity_fragment(data: Any, entity_id: str, terms: TermMap) -> dict[str, Any
 
 @router.post("/entities/{entity_id:path}/attrs", summary="Append attributes")
 async def append_attributes(entity_id: str, request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    check_entity_id(entity_id)
     options = parse_options(request, frozenset({"noOverwrite"}))
-    body = await read_body(request, platform.settings.max_body_bytes)
-    terms = await compile_context(platform.compiler, body.context)
-    fragment = _entity_fragment(body.data, entity_id, terms)
-    outcome = await platform.entities.append_attributes(
-        tenant, entity_id, fragment, overwrite="noOverwrite" not in options,
-        types=type_gate(request, terms))
-    return outcome_response(outcome, terms)
+    write = await entity_write(request, entity_id)
+    fragment = _entity_fragment(write.data, entity_id, write.terms)
+    outcome = await write.platform.entities.append_attributes(
+        write.tenant, entity_id, fragment, overwrite="noOverwrite" not in options,
+        types=write.types)
+    return outcome_response(outcome, write.terms)
 
 
 def outcome_response(outcome: AttrOutcome, terms: TermMap) -> Response:
@@ -257,30 +261,20 @@ def outcome_response(outcome: AttrOutcome, terms: TermMap) -> Response:
 
 @router.patch("/entities/{entity_id:path}", status_code=204, summary="Merge an entity")
 async def merge_entity(entity_id: str, request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    check_entity_id(entity_id)
-    body = await read_body(request, platform.settings.max_body_bytes, patch=True)
-    terms = await compile_context(platform.compiler, body.context)
-    patch = _entity_fragment(body.data, entity_id, terms)
-    await platform.entities.merge(tenant, entity_id, patch, type_gate(request, terms))
+    write = await entity_write(request, entity_id, patch=True)
+    patch = _entity_fragment(write.data, entity_id, write.terms)
+    await write.platform.entities.merge(write.tenant, entity_id, patch, write.types)
     return Response(status_code=NO_CONTENT)
 
 
 @router.put("/entities/{entity_id:path}", status_code=204, summary="Replace an entity")
 async def replace_entity(entity_id: str, request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, WRITE_PARAMS)
-    tenant = tenant_of(request)
-    check_entity_id(entity_id)
-    body = await read_body(request, platform.settings.max_body_bytes)
-    terms = await compile_context(platform.compiler, body.context)
-    entity = parse_entity(body.data, terms, require_id=False)
+    write = await entity_write(request, entity_id)
+    entity = parse_entity(write.data, write.terms, require_id=False)
     if entity.get("id", entity_id) != entity_id:
         raise BadRequestData("The body's id differs from the entity id in the URL")
     entity["id"] = entity_id
-    await platform.entities.replace(tenant, entity_id, entity, type_gate(request, terms))
+    await write.platform.entities.replace(write.tenant, entity_id, entity, write.types)
     return Response(status_code=NO_CONTENT)
 
 
