@@ -28,7 +28,7 @@ _SHAPE = {"attrs", "options", "format", "lang", "pick", "omit", "geometryPropert
 RETRIEVE_PARAMS = frozenset({*_SHAPE, "type"})
 QUERY_PARAMS = frozenset({*_SHAPE, "type", "id", "idPattern", "q", "scopeQ", "georel",
                           "geometry", "coordinates", "geoproperty", "limit", "offset",
-                          "count", "orderBy", "collation", "splitEntities"})
+                          "count", "orderBy", "orderFrom", "collation", "splitEntities"})
 BATCH_QUERY_PARAMS = frozenset({*_SHAPE, "limit", "offset", "count"})
 WRITE_PARAMS = frozenset({"options", "type", "local", "datasetId", "deleteAll"})
 

@@ -225,6 +225,23 @@ def query_params(data: Any, terms: TermMap) -> dict[str, Any]:
         if not isinstance(value, str):
             raise BadRequestData(f"{key} has the wrong type in the Query")
         params[key] = value
+    if "orderBy" in data:
+        order = data["orderBy"]
+        if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
+            raise BadRequestData("orderBy must be an array of strings")
+        params["orderBy"] = order
+    if "coordinates" in data:
+        if not isinstance(data["coordinates"], list):
+            raise BadRequestData("coordinates must be a JSON array")
+        params["orderFrom"] = data["coordinates"]
+    if "geometry" in data:
+        if not isinstance(data["geometry"], str):
+            raise BadRequestData("geometry must be a string")
+        params["orderGeometry"] = data["geometry"]
+    if "collation" in data:
+        if not isinstance(data["collation"], str):
+            raise BadRequestData("collation must be a string")
+        params["collation"] = data["collation"]
     if "temporalQ" in data:
         raise BadRequestData("temporalQ belongs to temporal queries only")
     geo_q = data.get("geoQ")

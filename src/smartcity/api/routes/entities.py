@@ -174,7 +174,7 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     if view.attrs is not None and not view.attrs & entity["attrs"].keys():
         raise ResourceNotFound(f"Entity {entity_id} has none of the attributes asked for")
     rendered = await render_linked([entity], terms, view, _fetcher(platform, tenant))
-    if not rendered[0]:
+    if not rendered or not rendered[0]:
         raise ResourceNotFound(f"Nothing of entity {entity_id} is left after pick/omit")
     # Flat joins answer a list, unless no linked entity was found.
     body = rendered if len(rendered) > 1 else rendered[0]

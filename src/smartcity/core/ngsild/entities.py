@@ -96,7 +96,7 @@ class EntityService:
         # Ordering needs every match before the page can be cut.
         every = await self.store.query(tenant, query.selection, query.predicate, 0,
                                        2**62, True)
-        ordered = sort_entities(every.entities, list(query.order))
+        ordered = sort_entities(every.entities, query.order)
         return Page(ordered[offset:offset + limit], every.total if count else None,
                     len(ordered) > offset + limit)
 

@@ -120,6 +120,13 @@ class GeoQuery:
         # within, contains, intersects, equals and overlaps all need a common point.
         return self.geometry.bounds
 
+    def distance(self, geojson: dict[str, Any]) -> float | None:
+        """Metres from the query geometry to a stored one; None if it is unusable."""
+        try:
+            return self._distance(geojson)
+        except _STORED_DATA_ERRORS:
+            return None
+
     def matches(self, geojson: dict[str, Any]) -> bool:
         """Whether a stored GeoJSON geometry satisfies the query; False if it is unusable."""
         try:

@@ -12,7 +12,7 @@ from smartcity.core.ngsild.context import NGSI_LD, TermMap
 from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_attribute_name, check_entity_id, check_name
-from smartcity.core.ngsild.ordering import SortKey, parse_order_by
+from smartcity.core.ngsild.ordering import Ordering, parse_order_by
 from smartcity.core.ngsild.pushdown import value_filters
 from smartcity.core.ngsild.query_language import compile_q, parse_q
 from smartcity.core.ngsild.scope_query import parse_scope_q
@@ -90,7 +90,7 @@ class EntityQuery:
     selection: Selection
     predicate: Predicate | None
     attrs: frozenset[str] | None
-    order: tuple[SortKey, ...] = ()
+    order: Ordering | None = None
 
 
 def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool = False
@@ -145,8 +145,11 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
         predicate = checks[0]
     elif checks:
         predicate = lambda entity: all(check(entity) for check in checks)  # noqa: E731
-    order = tuple(parse_order_by(params["orderBy"], terms.expand)) if params.get("orderBy") \
-        else ()
+    order = parse_order_by(params["orderBy"], terms.expand, params.get("collation"),
+                           params.get("orderFrom"), params.get("orderGeometry")) \
+        if params.get("orderBy") else None
+    if order is None and params.get("collation") is not None:
+        parse_order_by("id", terms.expand, params["collation"])  # validates the tag
     values = value_filters(q_expr, terms.expand) if q_expr is not None else ()
     return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox, values=values),
                        predicate, attrs, order)
