@@ -83,7 +83,8 @@ class EntityService:
         """The entity; with ``types``, only if it has one of them (the type selector)."""
         await self.require_tenant(tenant)
         entity = await self.store.get(tenant, entity_id)
-        if entity is None or (types and not types.intersection(entity["type"])):
+        if entity is None or (types and not types.intersection(entity["type"])) \
+                or entity.get("expiresAt", "9") < self.now():
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
 

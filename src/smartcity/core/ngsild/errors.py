@@ -71,7 +71,8 @@ class LengthRequired(NgsiLdError):
 
 
 class LdContextNotAvailable(NgsiLdError):
-    name, status, title = "LdContextNotAvailable", 503, "@context not available"
+    # V1.9.1 Table 6.3.2-1 maps LdContextNotAvailable to 504 (it was 503 before V1.8.1).
+    name, status, title = "LdContextNotAvailable", 504, "@context not available"
 
 
 class NotAcceptable(NgsiLdError):

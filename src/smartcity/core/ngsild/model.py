@@ -55,7 +55,8 @@ VALUE_MEMBER: dict[str, str] = {
 }
 ATTRIBUTE_TYPES = frozenset(VALUE_MEMBER)
 
-SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt"})
+# Shown only with options=sysAttrs; expiresAt is given by clients (transient data).
+SYSTEM_MEMBERS = frozenset({"createdAt", "modifiedAt", "deletedAt", "expiresAt"})
 # Non-reified members of the ngsildproof Property (clause 4.5.2.2).
 SEALED_MEMBERS = frozenset({"entityIdSealed", "entityTypeSealed"})
 # Marks an instance of an update fragment that NGSI-LD null asked to remove.
@@ -68,6 +69,7 @@ RESERVED_MEMBERS = frozenset(VALUE_MEMBER.values()) | SYSTEM_MEMBERS | {
 } | SEALED_MEMBERS
 # Top-level entity members that are not attributes.
 ENTITY_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt", "deletedAt",
+                            "expiresAt",
                             "attrs", "@context"})
 
 

@@ -49,7 +49,7 @@ _SCOPE = re.compile(r"^/[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
 _UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?Z$")
 _VALUE_MEMBERS = frozenset(VALUE_MEMBER.values())
 # Entity members that are not attributes and that the server sets itself.
-_IGNORED_MEMBERS = SYSTEM_MEMBERS | {"@context"}
+_IGNORED_MEMBERS = (SYSTEM_MEMBERS - {"expiresAt"}) | {"@context"}
 # Core terms that can never name an attribute (they are members of attributes).
 _RESERVED_NAMES = frozenset({"datasetId", "instanceId", "observedAt", "unitCode", "objectType",
                              "lang", "value", "object", "languageMap", "vocab", "valueList",
@@ -172,6 +172,8 @@ def parse_entity(payload: Any, terms: TermMap, *, require_id: bool = True,
             entity["scope"] = None
         elif scope is not None:
             entity["scope"] = check_scopes(scope)
+    if "expiresAt" in payload:
+        entity["expiresAt"] = check_datetime(payload["expiresAt"], "expiresAt")
     entity["attrs"] = parse_attributes(payload, terms, for_update=for_update)
     return entity
 
@@ -183,7 +185,8 @@ def parse_attributes(payload: Any, terms: TermMap, *, for_update: bool = False
         raise BadRequestData("The body must be a JSON object")
     attrs: dict[str, list[Instance]] = {}
     for name, raw in payload.items():
-        if name in ("id", "type", "scope", "@id", "@type") or name in _IGNORED_MEMBERS:
+        if name in ("id", "type", "scope", "@id", "@type", "expiresAt") \
+                or name in _IGNORED_MEMBERS:
             continue
         iri = terms.expand(check_attribute_name(name, terms))
         attrs[iri] = parse_attribute(raw, iri, terms, for_update=for_update)
@@ -273,7 +276,7 @@ def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = Fal
             continue
         if key in _OUTPUT_ONLY:
             raise BadRequestData(f"{key} is only given by the server, never by a client")
-        if key == "observedAt":
+        if key in ("observedAt", "expiresAt"):
             instance[key] = check_datetime(val, key)
         elif key == "unitCode":
             if kind not in _UNIT_KINDS:

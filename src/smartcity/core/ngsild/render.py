@@ -80,7 +80,7 @@ def render_entity(entity: Entity, terms: TermMap, view: View,
         scopes = entity["scope"]
         out["scope"] = scopes[0] if len(scopes) == 1 else scopes
     if view.sys_attrs and view.format != KEY_VALUES:
-        for member in ("createdAt", "modifiedAt", "deletedAt"):
+        for member in ("createdAt", "modifiedAt", "deletedAt", "expiresAt"):
             if member in entity:
                 out[member] = entity[member]
     inline = linked if view.join == "inline" and view.follows() else None
