@@ -1242,11 +1242,11 @@ def test_the_type_selector_is_read_with_the_link_header_context(
     assert response.status_code == 200
 
 
-def test_a_link_header_context_that_cannot_be_loaded_is_503(api: httpx.Client) -> None:
+def test_a_link_header_context_that_cannot_be_loaded_is_504(api: httpx.Client) -> None:
     entity_id = new_id()
     unreachable = "http://127.0.0.1:9/nowhere/context.jsonld"
     response = api.post("/entities", json=streetlight(entity_id), headers=link(unreachable))
-    assert_problem(response, 503, "LdContextNotAvailable")
+    assert_problem(response, 504, "LdContextNotAvailable")
     assert not exists(api, entity_id)
 
 
