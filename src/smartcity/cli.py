@@ -48,5 +48,8 @@ def serve(
         raise typer.Exit(2) from None
     typer.echo(f"smartcity {__version__} on http://{settings.host}:{settings.port}/ "
                f"(database {settings.db})")
+    # Authentication and access control are not built yet: say so every time.
+    typer.echo("WARNING: this version has no authentication; serve it on a trusted "
+               "network only.", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False)

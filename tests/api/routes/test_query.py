@@ -791,3 +791,47 @@ def test_q_compares_integers_beyond_float_precision_exactly(api: httpx.Client) -
     assert ids(api, type="Counter", q=f"count=={2**53 + 1}") == {"1"}
     assert ids(api, type="Counter", q=f"count=={2**53}") == {"2"}
     assert ids(api, type="Counter", q=f"count>{2**53}") == {"1"}
+
+
+# --- orderBy ----------------------------------------------------------------------------
+
+
+def names_in_order(api: httpx.Client, **params: Any) -> list[str]:
+    return [e["id"].rsplit(":", 1)[1] for e in query(api, **params)]
+
+
+def test_order_by_an_attribute_descending(api: httpx.Client) -> None:
+    assert names_in_order(api, type="AirQualitySensor", orderBy="no2;desc") == [
+        "S2", "S3", "S1", "S4"]
+
+
+def test_order_by_distance_from_a_reference_point(api: httpx.Client) -> None:
+    order = names_in_order(api, type="Landmark", orderBy="location;dist-asc",
+                           orderFrom=json.dumps(CITY_HALL))
+    assert order[0] == "CityHall"
+    assert order[-1] == "Globen"
+
+
+def test_order_by_distance_without_reference_is_400(api: httpx.Client) -> None:
+    response = api.get("/entities", params={"type": "Landmark",
+                                            "orderBy": "location;dist-asc"})
+    assert_problem(response, 400, "BadRequestData")
+
+
+def test_post_query_orders_with_ordering_info(api: httpx.Client) -> None:
+    response = api.post("/entityOperations/query", json={
+        "type": "Query", "entities": [{"type": "Landmark"}],
+        "ordering": {"orderBy": ["location;dist-desc"], "coordinates": CITY_HALL}})
+    assert response.status_code == 200, response.text
+    assert response.json()[-1]["id"].endswith("CityHall")
+
+
+@pytest.mark.parametrize("ordering", [{"orderBy": ["location;dist-asc"]},
+                                      {"orderBy": ["name"], "coordinates": "18,59"},
+                                      {"orderBy": ["name"], "geometry": 5},
+                                      {"orderBy": ["name"], "collation": "not a tag!!"}])
+def test_post_query_with_bad_ordering_info_is_400(api: httpx.Client,
+                                                  ordering: dict[str, Any]) -> None:
+    response = api.post("/entityOperations/query", json={
+        "type": "Query", "entities": [{"type": "Landmark"}], "ordering": ordering})
+    assert_problem(response, 400, "BadRequestData")

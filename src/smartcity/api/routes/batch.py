@@ -225,23 +225,8 @@ def query_params(data: Any, terms: TermMap) -> dict[str, Any]:
         if not isinstance(value, str):
             raise BadRequestData(f"{key} has the wrong type in the Query")
         params[key] = value
-    if "orderBy" in data:
-        order = data["orderBy"]
-        if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
-            raise BadRequestData("orderBy must be an array of strings")
-        params["orderBy"] = order
-    if "coordinates" in data:
-        if not isinstance(data["coordinates"], list):
-            raise BadRequestData("coordinates must be a JSON array")
-        params["orderFrom"] = data["coordinates"]
-    if "geometry" in data:
-        if not isinstance(data["geometry"], str):
-            raise BadRequestData("geometry must be a string")
-        params["orderGeometry"] = data["geometry"]
-    if "collation" in data:
-        if not isinstance(data["collation"], str):
-            raise BadRequestData("collation must be a string")
-        params["collation"] = data["collation"]
+    if "ordering" in data:
+        params.update(_ordering(data["ordering"]))
     if "temporalQ" in data:
         raise BadRequestData("temporalQ belongs to temporal queries only")
     geo_q = data.get("geoQ")
@@ -251,4 +236,28 @@ def query_params(data: Any, terms: TermMap) -> dict[str, Any]:
         params.update(georel=geo_q.get("georel"), geometry=geo_q.get("geometry"),
                       coordinates=geo_q.get("coordinates"),
                       geoproperty=geo_q.get("geoproperty"))
+    return params
+
+
+def _ordering(ordering: Any) -> dict[str, Any]:
+    """The OrderingInfo of a Query (clause 5.2.43) as ordering parameters."""
+    if not isinstance(ordering, dict):
+        raise BadRequestData("ordering must be an object")
+    params: dict[str, Any] = {}
+    order = ordering.get("orderBy")
+    if not isinstance(order, list) or not order or not all(isinstance(o, str) for o in order):
+        raise BadRequestData("ordering.orderBy must be a non-empty array of strings")
+    params["orderBy"] = order
+    if "coordinates" in ordering:
+        if not isinstance(ordering["coordinates"], list):
+            raise BadRequestData("ordering.coordinates must be a JSON array")
+        params["orderFrom"] = ordering["coordinates"]
+    if "geometry" in ordering:
+        if not isinstance(ordering["geometry"], str):
+            raise BadRequestData("ordering.geometry must be a string")
+        params["orderGeometry"] = ordering["geometry"]
+    if "collation" in ordering:
+        if not isinstance(ordering["collation"], str):
+            raise BadRequestData("ordering.collation must be a string")
+        params["collation"] = ordering["collation"]
     return params
