@@ -835,3 +835,28 @@ def test_post_query_with_bad_ordering_info_is_400(api: httpx.Client,
     response = api.post("/entityOperations/query", json={
         "type": "Query", "entities": [{"type": "Landmark"}], "ordering": ordering})
     assert_problem(response, 400, "BadRequestData")
+
+
+# --- linked entity queries ----------------------------------------------------------------
+
+
+def test_q_follows_a_relationship_to_the_linked_entity(api: httpx.Client) -> None:
+    headers = {"NGSILD-Tenant": "linkedq"}
+    for body in ({"id": "urn:ngsi-ld:Device:lamp", "type": "Device", "name": "lamp"},
+                 {"id": "urn:ngsi-ld:Pole:1", "type": "Pole", "carries": {
+                     "type": "Relationship", "object": "urn:ngsi-ld:Device:lamp"}},
+                 {"id": "urn:ngsi-ld:Pole:2", "type": "Pole"}):
+        assert api.post("/entities", json=body, headers=headers).status_code == 201
+
+    def poles(q: str, **extra: str) -> list[str]:
+        response = api.get("/entities", params={"type": "Pole", "q": q, **extra},
+                           headers=headers)
+        assert response.status_code == 200, response.text
+        return [e["id"] for e in response.json()]
+
+    assert poles('carries{name}=="lamp"', join="inline") == ["urn:ngsi-ld:Pole:1"]
+    assert poles('carries{Device:name}=="lamp"', join="flat") == ["urn:ngsi-ld:Pole:1"]
+    assert poles('carries{Vehicle:name}=="lamp"', join="inline") == []
+    response = api.get("/entities", params={"type": "Pole", "q": 'carries{name}=="lamp"'},
+                       headers=headers)
+    assert_problem(response, 400, "BadRequestData")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.query_language import (
+    LINKED,
     MAX_DEPTH,
     MAX_PATTERN_LENGTH,
     And,
@@ -25,7 +26,9 @@ from smartcity.core.ngsild.query_language import (
     Term,
     ValueList,
     compile_q,
+    linked_depth,
     parse_q,
+    without_linked,
 )
 
 EX = "https://example.org/"
@@ -864,3 +867,44 @@ def test_not_equal_is_the_complement_of_equal_for_one_scalar(
         stored = {"wrapped": stored}  # arrays have any/none semantics; tested elsewhere
     ent = {"attrs": {expand(name): [prop(stored)]}}
     assert matches(f"{name}=={literal}", ent) is not matches(f"{name}!={literal}", ent)
+
+
+def linked_world() -> dict[str, Any]:
+    """A feature managed by a building, with the LINKED map a query attaches."""
+    building = {"id": "urn:b:1", "type": [EX + "Building"],
+                "attrs": {EX + "name": [prop("Pisa Tower")]}}
+    feature = entity(managedBy={"type": "Relationship", "object": "urn:b:1"})
+    feature["id"] = "urn:f:1"
+    shared = {"urn:b:1": building, "urn:f:1": feature}
+    building[LINKED] = feature[LINKED] = shared
+    return feature
+
+
+def test_linked_term_follows_the_relationship() -> None:
+    feature = linked_world()
+    assert matches('managedBy{name}=="Pisa Tower"', feature)
+    assert not matches('managedBy{name}=="Eiffel Tower"', feature)
+
+
+def test_linked_term_type_hint_restricts_the_targets() -> None:
+    feature = linked_world()
+    assert matches('managedBy{Building:name}=="Pisa Tower"', feature)
+    assert not matches('managedBy{Vehicle:name}=="Pisa Tower"', feature)
+
+
+def test_linked_term_without_resolved_links_never_matches() -> None:
+    feature = entity(managedBy={"type": "Relationship", "object": "urn:b:1"})
+    assert not matches('managedBy{name}=="Pisa Tower"', feature)
+
+
+def test_linked_depth_and_superset_without_linked_terms() -> None:
+    expr = parse_q('a{b{c}}==1;d==2|e{f}==3')
+    assert linked_depth(expr) == 2
+    assert without_linked(expr) is None  # the OR keeps a linked-only branch: all pass
+    assert without_linked(parse_q('a{b}==1;d==2')) == parse_q("d==2")
+
+
+@pytest.mark.parametrize("text", ["a{b", "a{}==1", "a.b{c}==1", "a{b}}==1"])
+def test_malformed_linked_terms_are_bad_request_data(text: str) -> None:
+    with pytest.raises(BadRequestData):
+        parse_q(text)

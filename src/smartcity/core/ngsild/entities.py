@@ -23,10 +23,12 @@ from smartcity.core.ngsild.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
+from smartcity.core.ngsild.linked import resolve
 from smartcity.core.ngsild.model import Entity, Instance
 from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.ordering import sort_entities
-from smartcity.core.ngsild.query import EntityQuery
+from smartcity.core.ngsild.query import EntityQuery, LinkedFilter
+from smartcity.core.ngsild.query_language import LINKED
 from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, Page, Write
 
 _RETRIES = 5
@@ -91,15 +93,33 @@ class EntityService:
     async def query(self, tenant: str, query: EntityQuery, offset: int, limit: int,
                     count: bool) -> Page:
         await self.require_tenant(tenant)
-        if not query.order:
+        if not query.order and query.linked is None:
             return await self.store.query(tenant, query.selection, query.predicate, offset,
                                           limit, count)
-        # Ordering needs every match before the page can be cut.
-        every = await self.store.query(tenant, query.selection, query.predicate, 0,
-                                       2**62, True)
-        ordered = sort_entities(every.entities, query.order)
-        return Page(ordered[offset:offset + limit], every.total if count else None,
-                    len(ordered) > offset + limit)
+        # Ordering and linked-entity terms need every match before the page can be cut.
+        matches = (await self.store.query(tenant, query.selection, query.predicate, 0,
+                                          2**62, False)).entities
+        if query.linked is not None:
+            matches = await self._linked_matches(tenant, matches, query.linked)
+        if query.order:
+            matches = sort_entities(matches, query.order)
+        return Page(matches[offset:offset + limit], len(matches) if count else None,
+                    len(matches) > offset + limit)
+
+    async def _linked_matches(self, tenant: str, candidates: list[Entity],
+                              linked: LinkedFilter) -> list[Entity]:
+        """The candidates for which a q with linked-entity terms holds."""
+        reached = await resolve(candidates, lambda ids: self.store.get_many(tenant, ids),
+                                linked.levels)
+        shared = {e["id"]: e for e in candidates}
+        shared.update((entity_id, entity) for entity_id, (entity, _) in reached.items())
+        for entity in shared.values():
+            entity[LINKED] = shared
+        try:
+            return [e for e in candidates if linked.predicate(e)]
+        finally:
+            for entity in shared.values():
+                entity.pop(LINKED, None)
 
     async def delete(self, tenant: str, entity_id: str, types: TypeGate = None) -> None:
         async with self._writing:

@@ -57,7 +57,7 @@ def _column(kind: Kind) -> str | None:
 
 def _term_filter(term: Term, expand: Callable[[str], str]) -> ValueFilter | None:
     path = term.path
-    if len(path.names) != 1 or path.member or path.keys or term.op is None:
+    if len(path.names) != 1 or path.member or path.keys or path.linked or term.op is None:
         return None
     attr = expand(path.names[0])
     value = term.value

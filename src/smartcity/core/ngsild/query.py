@@ -9,12 +9,18 @@ from typing import Any
 
 from smartcity.core.ngsild import geo
 from smartcity.core.ngsild.context import NGSI_LD, TermMap
-from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported
+from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_attribute_name, check_entity_id, check_name
 from smartcity.core.ngsild.ordering import Ordering, parse_order_by
 from smartcity.core.ngsild.pushdown import value_filters
-from smartcity.core.ngsild.query_language import compile_q, parse_q
+from smartcity.core.ngsild.query_language import (
+    QExpr,
+    compile_q,
+    linked_depth,
+    parse_q,
+    without_linked,
+)
 from smartcity.core.ngsild.scope_query import parse_scope_q
 from smartcity.core.ngsild.storage import Predicate, Selection
 
@@ -91,6 +97,15 @@ class EntityQuery:
     predicate: Predicate | None
     attrs: frozenset[str] | None
     order: Ordering | None = None
+    linked: LinkedFilter | None = None
+
+
+@dataclass(frozen=True)
+class LinkedFilter:
+    """A q predicate that reads linked entities, and how many hops they are away."""
+
+    predicate: Predicate
+    levels: int
 
 
 def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool = False
@@ -113,8 +128,7 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     geo_query = geo.parse_geo_query(params.get("georel"), params.get("geometry"),
                                     params.get("coordinates"), params.get("geoproperty"))
     q_expr = parse_q(params["q"]) if params.get("q") else None
-    if q_expr is not None:
-        _check_linked_terms(q_expr, params)
+    linked_levels = _linked_query(q_expr, params) if q_expr is not None else 0
     if params.get("csf"):
         # Context source filters only matter for registrations; still, a bad one is refused.
         parse_q(params["csf"])
@@ -128,8 +142,13 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     checks: list[Predicate] = []
     if params.get("idPattern"):
         checks.append(_id_pattern(params["idPattern"]))
+    expand_values = frozenset(split_list(params.get("expandValues")))
+    linked: LinkedFilter | None = None
+    if q_expr is not None and linked_levels:
+        # The store narrows with the rest of q; the linked terms run once links are known.
+        linked = LinkedFilter(compile_q(q_expr, terms.expand, expand_values), linked_levels)
+        q_expr = without_linked(q_expr)
     if q_expr is not None:
-        expand_values = frozenset(split_list(params.get("expandValues")))
         checks.append(compile_q(q_expr, terms.expand, expand_values))
     if params.get("scopeQ"):
         checks.append(_scope_check(params["scopeQ"]))
@@ -152,21 +171,20 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
         parse_order_by("id", terms.expand, params["collation"])  # validates the tag
     values = value_filters(q_expr, terms.expand) if q_expr is not None else ()
     return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox, values=values),
-                       predicate, attrs, order)
+                       predicate, attrs, order, linked)
 
 
-def _check_linked_terms(expr: Any, params: dict[str, Any]) -> None:
-    """``rel{attr}`` terms query linked entities (clause 4.9); refuse them as too deep
-    unless ``join`` reaches that far, and otherwise say they are not supported here."""
-    depth = max((name.count("{") for name in expr.attribute_names()), default=0)
+def _linked_query(expr: QExpr, params: dict[str, Any]) -> int:
+    """The relationship depth of ``rel{attr}`` terms (clause 4.9); they may reach no
+    further than the ``join``/``joinLevel`` of the same request."""
+    depth = linked_depth(expr)
     if not depth:
-        return
+        return 0
     level = params.get("joinLevel") or "1"
     if not params.get("join") or params["join"] == "@none" or not level.isdigit() \
             or depth > int(level):
         raise BadRequestData("A linked-entity term in q reaches further than the join asks")
-    raise OperationNotSupported("Queries on linked entities (rel{attr} in q) are not "
-                                "supported by this broker yet")
+    return depth
 
 
 def _id_pattern(pattern: str) -> Predicate:

@@ -66,6 +66,9 @@ __all__ = [
 ]
 
 Predicate = Callable[[Entity], bool]
+# Key under which the entities a query's linked terms reach are attached to each
+# candidate (a dict id -> entity shared by all of them) before the predicate runs.
+LINKED = "@linked"
 
 MAX_PATTERN_LENGTH = 1024
 # Longer input is not echoed back in error messages.
@@ -143,6 +146,9 @@ class AttrPath:
     names: tuple[str, ...]
     member: str | None = None
     keys: tuple[str, ...] = ()
+    # rel{path}: ``path`` applies to the entities the relationship ``names[0]`` targets
+    # (clause 4.9, linked entity queries); its first name may carry a type hint Type:attr.
+    linked: AttrPath | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +195,7 @@ class Or(QExpr):
 # ---------------------------------------------------------------------------------------
 # Parsing
 
-_NAME = re.compile(r"""[^\s.\[\]=!<>~;|(),"'\\\x00-\x1f\x7f]+""")
+_NAME = re.compile(r"""[^\s.\[\]{}=!<>~;|(),"'\\\x00-\x1f\x7f]+""")
 _KEY = re.compile(r"[^\s.\[\]\x00-\x1f\x7f]+")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -279,6 +285,8 @@ class _Parser:
             names = [iri.group()]
         else:
             names = [self.parse_name()]
+            if self.peek() == "{":
+                return self.parse_linked(names[0])
             while self.peek() == ".":
                 self.pos += 1
                 names.append(self.parse_name())
@@ -298,6 +306,18 @@ class _Parser:
                 raise self.fail("expected ']'")
             self.pos += 1
         return AttrPath(tuple(names), member, tuple(keys))
+
+    def parse_linked(self, relationship: str) -> AttrPath:
+        self.pos += 1
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail("linked entity paths nest too deeply")
+        inner = self.parse_path()
+        if self.peek() != "}":
+            raise self.fail("expected '}'")
+        self.pos += 1
+        self.depth -= 1
+        return AttrPath((relationship,), linked=inner)
 
     def parse_name(self) -> str:
         found = _NAME.match(self.text, self.pos)
@@ -606,6 +626,8 @@ def _disjunction(operands: tuple[Predicate, ...]) -> Predicate:
 
 def _compile_term(term: Term, expand: Callable[[str], str],
                   expand_values: frozenset[str] = frozenset()) -> Predicate:
+    if term.path.linked is not None:
+        return _compile_linked(term, expand, expand_values)
     instances = _instance_finder(tuple(expand(n) for n in term.path.names))
     resolve = _resolver(term.path)
 
@@ -655,6 +677,81 @@ def _compile_term(term: Term, expand: Callable[[str], str],
                 return True
         return False
     return compare
+
+
+def _compile_linked(term: Term, expand: Callable[[str], str],
+                    expand_values: frozenset[str]) -> Predicate:
+    """``rel{path} op value``: the term holds when it holds for an entity that a
+    relationship ``rel`` targets, found in the entity's ``LINKED`` map."""
+    relationship = expand(term.path.names[0])
+    inner_path = term.path.linked
+    assert inner_path is not None
+    type_hint, inner_path = _type_hint(inner_path, expand)
+    inner = _compile_term(Term(inner_path, term.op, term.value), expand, expand_values)
+
+    def follows(entity: Entity) -> bool:
+        linked = entity.get(LINKED)
+        if not isinstance(linked, dict):
+            return False
+        for instance in _as_instances(entity.get("attrs", {}).get(relationship)):
+            if not isinstance(instance, dict):
+                continue
+            kind = instance.get("type")
+            targets = instance.get("object") if kind == RELATIONSHIP else \
+                instance.get("objectList") if kind == LIST_RELATIONSHIP else None
+            for target_id in targets if isinstance(targets, list) else [targets]:
+                target = linked.get(target_id) if isinstance(target_id, str) else None
+                if target is None:
+                    continue
+                if type_hint is not None and type_hint not in target.get("type", ()):
+                    continue
+                if inner(target):
+                    return True
+        return False
+    return follows
+
+
+def _type_hint(path: AttrPath, expand: Callable[[str], str]) -> tuple[str | None, AttrPath]:
+    """Split ``Type:attr`` (clause 4.9, EXAMPLE 14) from a linked path's first name.
+
+    A compact IRI (``prefix:attr`` with a known prefix) expands to something else, so a
+    name whose expansion leaves it as it is, and is no http(s) or urn IRI, carries a hint.
+    """
+    first = path.names[0]
+    hint, sep, name = first.partition(":")
+    if not sep or not name or hint in ("http", "https", "urn") or expand(first) != first:
+        return None, path
+    return expand(hint), AttrPath((name, *path.names[1:]), path.member, path.keys,
+                                  path.linked)
+
+
+def linked_depth(expr: QExpr) -> int:
+    """How many relationship hops the deepest linked term of a query makes."""
+    if isinstance(expr, Term):
+        depth, path = 0, expr.path
+        while path.linked is not None:
+            depth, path = depth + 1, path.linked
+        return depth
+    if isinstance(expr, And | Or):
+        return max(linked_depth(o) for o in expr.operands)
+    return 0
+
+
+def without_linked(expr: QExpr) -> QExpr | None:
+    """The query with every linked term taken as true; None when nothing is left.
+
+    q has no negation above its terms, so the result selects a superset of the entities
+    the whole query selects: a store can filter with it before links are resolved.
+    """
+    if isinstance(expr, Term):
+        return None if expr.path.linked is not None else expr
+    if isinstance(expr, And):
+        kept = [k for k in (without_linked(o) for o in expr.operands) if k is not None]
+        return None if not kept else kept[0] if len(kept) == 1 else And(tuple(kept))
+    if isinstance(expr, Or):
+        parts = [without_linked(o) for o in expr.operands]
+        return None if any(p is None for p in parts) else Or(tuple(parts))  # type: ignore[arg-type]
+    return expr
 
 
 def _instance_finder(iris: tuple[str, ...]) -> Callable[[Entity], Sequence[Any]]:
