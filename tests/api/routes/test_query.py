@@ -855,7 +855,9 @@ def test_q_follows_a_relationship_to_the_linked_entity(api: httpx.Client) -> Non
         return [e["id"] for e in response.json()]
 
     assert poles('carries{name}=="lamp"', join="inline") == ["urn:ngsi-ld:Pole:1"]
-    assert poles('carries{Device:name}=="lamp"', join="flat") == ["urn:ngsi-ld:Pole:1"]
+    # A flat join lists the linked entity after the match.
+    assert poles('carries{Device:name}=="lamp"', join="flat") == [
+        "urn:ngsi-ld:Pole:1", "urn:ngsi-ld:Device:lamp"]
     assert poles('carries{Vehicle:name}=="lamp"', join="inline") == []
     response = api.get("/entities", params={"type": "Pole", "q": 'carries{name}=="lamp"'},
                        headers=headers)
