@@ -105,11 +105,13 @@ class Body:
     ld: bool
 
 
-async def read_body(request: Request, max_bytes: int, *, patch: bool = False) -> Body:
-    """Parse a JSON / JSON-LD body and find its @context, after media-type checks."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    allowed = (JSON, JSON_LD, MERGE_PATCH) if patch else (JSON, JSON_LD)
-    if ctype not in allowed:
+def content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_json(request: Request, max_bytes: int, allowed: tuple[str, ...]) -> Any:
+    """The body parsed as JSON, after media-type, length and size checks."""
+    if content_type(request) not in allowed:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(allowed)}")
     length = request.headers.get("content-length")
     if length is None:
@@ -124,9 +126,16 @@ async def read_body(request: Request, max_bytes: int, *, patch: bool = False) ->
     if not raw:
         raise InvalidRequest("The request body is empty")
     try:
-        data = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+
+
+async def read_body(request: Request, max_bytes: int, *, patch: bool = False) -> Body:
+    """Parse a JSON / JSON-LD body and find its @context, after media-type checks."""
+    data = await read_json(request, max_bytes,
+                           (JSON, JSON_LD, MERGE_PATCH) if patch else (JSON, JSON_LD))
+    ctype = content_type(request)
     link = link_context(request)
     if ctype == JSON_LD:
         if link is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,17 +14,14 @@ from smartcity.api.negotiation import (
     accepted,
     allow_params,
     json_response,
+    read_json,
     tenant_of,
 )
 from smartcity.api.platform import platform_of
 from smartcity.core.ngsild.context_registry import CACHED, PATH, details
 from smartcity.core.ngsild.errors import (
     BadRequestData,
-    InvalidRequest,
-    LengthRequired,
-    PayloadTooLarge,
     ResourceNotFound,
-    UnsupportedMediaType,
 )
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["@context"])
@@ -40,35 +36,14 @@ def _flag(request: Request, name: str) -> bool:
     return value == "true"
 
 
-async def _json_body(request: Request, max_bytes: int) -> object:
-    """The request body as JSON: a @context document is plain JSON with an @context member,
-    so the media-type rules for NGSI-LD payloads (no @context in application/json) do
-    not apply here."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in (JSON, JSON_LD):
-        raise UnsupportedMediaType(f"Content-Type must be {JSON} or {JSON_LD}")
-    length = request.headers.get("content-length")
-    if length is None:
-        raise LengthRequired("A request body needs a Content-Length header")
-    if length.isdigit() and int(length) > max_bytes:
-        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > max_bytes:
-            raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
-
-
 @router.post("/jsonldContexts", status_code=201, summary="Add a @context to host")
 async def add_context(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset())
     tenant = tenant_of(request)
-    body = await _json_body(request, platform.settings.max_body_bytes)
+    # A @context document is plain JSON with an @context member: the NGSI-LD payload
+    # rule (no @context in application/json) does not apply to it.
+    body = await read_json(request, platform.settings.max_body_bytes, (JSON, JSON_LD))
     record = platform.contexts.add_hosted(body, str(request.base_url), tenant)
     return Response(status_code=201, headers={"Location": PATH + record["localId"]})
 
