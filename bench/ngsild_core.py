@@ -66,7 +66,8 @@ def free_port() -> int:
 def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "smartcity", "serve", "--port", str(port),
-                             "--db", str(db)], env=env, stdout=subprocess.DEVNULL)
+                             "--db", str(db)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
