@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,25 +20,21 @@ from smartcity.api.platform import Platform
 from smartcity.api.routes import batch, contexts, discovery, entities, identity, landing, purge
 from smartcity.config import Settings
 from smartcity.core.clock import SystemClock, timestamp
-from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
+from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments, Fetch
 from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.entities import EntityService
-from smartcity.core.ngsild.errors import LdContextNotAvailable
+from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
 from smartcity.store.sqlite import SqliteStore
 
 MAX_CONTEXT_BYTES = 1024 * 1024
 
 
-def context_fetcher(timeout: float):
+def context_fetcher(timeout: float) -> Fetch:
     """Fetch a user @context over HTTP, bounded in time and size (clause 5.5.6).
 
     A document that cannot be retrieved (no connection, time-out, non-200 status,
     too large) is LdContextNotAvailable; a body that is not JSON is BadRequestData.
     """
-    import time
-
-    from smartcity.core.ngsild.errors import BadRequestData
-
     client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
                           follow_redirects=True, max_redirects=5,
                           headers={"Accept": "application/ld+json, application/json;q=0.9"})
@@ -105,7 +102,7 @@ def build_platform(settings: Settings) -> Platform:
     store = SqliteStore(settings.db)
     clock = SystemClock()
     background: set[asyncio.Task[Any]] = set()
-    loop = asyncio.get_event_loop()
+    loop = asyncio.get_running_loop()
 
     def run_soon(coro: Coroutine[Any, Any, None]) -> None:
         def start() -> None:
@@ -121,7 +118,8 @@ def build_platform(settings: Settings) -> Platform:
     documents = ContextDocuments(fetch=fetch, lookup=registry.lookup, on_fetched=registry.cache)
     return Platform(settings=settings, store=store,
                     entities=EntityService(store, clock=clock),
-                    compiler=ContextCompiler(documents), contexts=registry)
+                    compiler=ContextCompiler(documents), contexts=registry,
+                    background=background)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -133,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         platform.contexts.load(await platform.store.contexts())
         app.state.platform = platform
         yield
+        # @context bookkeeping is saved in the background: let it land before closing.
+        await asyncio.gather(*platform.background, return_exceptions=True)
         await platform.store.close()
 
     app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
@@ -20,6 +22,7 @@ class Platform:
     entities: EntityService
     compiler: ContextCompiler
     contexts: ContextRegistry
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
 def platform_of(request: Request) -> Platform:
