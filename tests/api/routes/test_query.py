@@ -862,3 +862,19 @@ def test_q_follows_a_relationship_to_the_linked_entity(api: httpx.Client) -> Non
     response = api.get("/entities", params={"type": "Pole", "q": 'carries{name}=="lamp"'},
                        headers=headers)
     assert_problem(response, 400, "BadRequestData")
+
+
+def test_post_query_with_an_inline_context_links_it_in_a_json_answer(api: httpx.Client) -> None:
+    context = {"Landmark": "https://uri.etsi.org/ngsi-ld/default-context/Landmark",
+               "label": "https://uri.etsi.org/ngsi-ld/default-context/name"}
+    response = api.post("/entityOperations/query",
+                        json={"type": "Query", "entities": [{"type": "Landmark"}],
+                              "@context": context},
+                        headers={"Content-Type": "application/ld+json",
+                                 "Accept": "application/json"})
+    assert response.status_code == 200, response.text
+    assert "label" in response.json()[0]
+    url = re.search(r"<([^>]+)>", response.headers["Link"]).group(1)  # type: ignore[union-attr]
+    served = api.get(url.split("/ngsi-ld/v1", 1)[1])
+    assert served.status_code == 200
+    assert served.json()["@context"] == context

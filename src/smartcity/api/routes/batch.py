@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartcity.api.negotiation import (
+    JSON_LD,
     Body,
     allow_params,
     compile_context,
@@ -176,7 +177,11 @@ async def batch_query(request: Request) -> Response:
     headers = page_headers(request, offset, limit, page, media)
     rendered = await render_linked(page.entities, terms, view,
                                    lambda ids: platform.store.get_many(tenant, ids))
-    return entity_answer(request, rendered, media, body.context, headers)
+    context = body.context
+    if media != JSON_LD and context is not None and not isinstance(context, str):
+        # A plain JSON answer links its @context: an inline one gets a URL of its own.
+        context = platform.contexts.add_implicit(context, str(request.base_url), tenant)["URL"]
+    return entity_answer(request, rendered, media, context, headers)
 
 
 def query_params(data: Any, terms: TermMap) -> dict[str, Any]:
