@@ -25,7 +25,7 @@ from smartcity.core.ngsild.errors import (
 )
 from smartcity.core.ngsild.model import GEO_PROPERTY, Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
-from smartcity.core.ngsild.storage import Page, Predicate, Selection, Write
+from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -58,6 +58,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS geo_boxes USING rtree (
     id, minx, maxx, miny, maxy, +entity INTEGER, +attr TEXT
 );
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    number INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL,
+    subscription_id TEXT NOT NULL, payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS contexts (
     local_id TEXT PRIMARY KEY, record BLOB NOT NULL
 );
@@ -273,11 +281,15 @@ class SqliteStore:
             is not None
 
     # -- writes --------------------------------------------------------------
-    async def write(self, tenant: str, writes: Sequence[Write]) -> None:
+    async def write(self, tenant: str, writes: Sequence[Write],
+                    outbox: Sequence[OutboxEntry] = ()) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             self._write(tenant, writes)
+            db.executemany("INSERT INTO outbox (tenant, subscription_id, payload) "
+                           "VALUES (?,?,?)",
+                           [(o.tenant, o.subscription_id, o.payload) for o in outbox])
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -409,6 +421,28 @@ class SqliteStore:
         db.executemany("INSERT OR IGNORE INTO entity_types VALUES (?,?,?)", types)
         db.executemany("INSERT INTO entity_attrs VALUES (?,?,?,?,?,?,?)", attrs)
         db.executemany("INSERT INTO geo_boxes VALUES (?,?,?,?,?,?,?)", boxes)
+
+    # -- outbox ----------------------------------------------------------------
+    async def pending_notifications(self, limit: int) -> list[OutboxEntry]:
+        return [OutboxEntry(tenant, sub, payload, number) for number, tenant, sub, payload in
+                self.db.execute("SELECT number, tenant, subscription_id, payload FROM outbox "
+                                "ORDER BY number LIMIT ?", (limit,))]
+
+    async def drop_notifications(self, numbers: Sequence[int]) -> None:
+        self.db.executemany("DELETE FROM outbox WHERE number=?", [(n,) for n in numbers])
+
+    # -- subscriptions ---------------------------------------------------------
+    async def subscriptions(self) -> list[dict[str, Any]]:
+        return [orjson.loads(r) for (r,) in self.db.execute("SELECT record FROM subscriptions")]
+
+    async def save_subscription(self, record: dict[str, Any]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO subscriptions VALUES (?,?,?)",
+                        (record["tenant"], record["id"], orjson.dumps(record)))
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        cursor = self.db.execute("DELETE FROM subscriptions WHERE tenant=? AND id=?",
+                                 (tenant, subscription_id))
+        return cursor.rowcount > 0
 
     # -- @context records ----------------------------------------------------
     async def contexts(self) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.ordering import sort_entities
 from smartcity.core.ngsild.query import EntityQuery, LinkedFilter
 from smartcity.core.ngsild.query_language import LINKED
-from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, Page, Write
+from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, OutboxEntry, Page, Write
 
 _RETRIES = 5
 TypeGate = frozenset[str] | None
@@ -54,6 +54,10 @@ class EntityService:
         self.bus = bus or LocalEventBus()
         self.clock = clock or SystemClock()
         self._tenants: set[str] = {DEFAULT_TENANT}
+        # Set by the subscription matcher: the outbox entries a list of changes calls for,
+        # and a wake-up for the notifier once they are committed.
+        self.notifications: Callable[[Sequence[EntityChange]], list[OutboxEntry]] | None = None
+        self.on_outbox: Callable[[], None] | None = None
         # Read-modify-write cycles of this process run one at a time, so concurrent
         # requests never race on an entity; the store's optimistic check (``expect``)
         # still guards against other processes writing the same database.
@@ -77,8 +81,8 @@ class EntityService:
         async with self._writing:
             now = self.now()
             stored = mutations.new_entity(entity, now, owned=True)
-            await self.store.write(tenant, [Write("insert", stored["id"], stored)])
-            await self._announce(tenant, [("created", stored, None)], now)
+            await self._commit(tenant, [Write("insert", stored["id"], stored)],
+                               [("created", stored, None)], now)
         return stored
 
     async def retrieve(self, tenant: str, entity_id: str, types: TypeGate = None) -> Entity:
@@ -125,8 +129,8 @@ class EntityService:
         async with self._writing:
             stored = await self.retrieve(tenant, entity_id, types)
             now = self.now()
-            await self.store.write(tenant, [Write("delete", entity_id)])
-            await self._announce(tenant, [("deleted", None, stored)], now)
+            await self._commit(tenant, [Write("delete", entity_id)],
+                               [("deleted", None, stored)], now)
 
     async def replace(self, tenant: str, entity_id: str, entity: Entity,
                       types: TypeGate = None) -> None:
@@ -193,11 +197,11 @@ class EntityService:
             if result == stored:
                 return stored
             try:
-                await self.store.write(tenant, [Write("replace", entity_id, result,
-                                                      expect=stored["modifiedAt"])])
+                await self._commit(tenant, [Write("replace", entity_id, result,
+                                                      expect=stored["modifiedAt"])],
+                                   [("updated", result, stored)], now)
             except Conflict:
                 continue
-            await self._announce(tenant, [("updated", result, stored)], now)
             return result
         raise Conflict(f"Entity {entity_id} kept changing; try again")
 
@@ -335,14 +339,16 @@ class EntityService:
         return result
 
     async def _commit(self, tenant: str, writes: list[Write],
-                      changes: list[tuple[str, Entity | None, Entity | None]], now: str) -> None:
-        if writes:
-            await self.store.write(tenant, writes)
-            await self._announce(tenant, changes, now)
-
-    async def _announce(self, tenant: str,
-                        changes: Sequence[tuple[Any, Entity | None, Entity | None]],
-                        now: str) -> None:
-        await self.bus.publish([
-            EntityChange(kind, tenant, (entity or previous or {})["id"], entity, previous, now)
-            for kind, entity, previous in changes])
+                      changes: Sequence[tuple[Any, Entity | None, Entity | None]],
+                      now: str) -> None:
+        """Write, with the notifications the changes call for, in one transaction; then
+        announce the changes."""
+        if not writes:
+            return
+        events = [EntityChange(kind, tenant, (entity or previous or {})["id"], entity,
+                               previous, now) for kind, entity, previous in changes]
+        outbox = self.notifications(events) if self.notifications is not None else ()
+        await self.store.write(tenant, writes, outbox)
+        if outbox and self.on_outbox is not None:
+            self.on_outbox()
+        await self.bus.publish(events)

@@ -34,6 +34,17 @@ class Write:
 
 
 @dataclass(frozen=True)
+class OutboxEntry:
+    """A notification to deliver, recorded in the transaction of the change behind it, so
+    a change committed before a crash is still notified after the restart."""
+
+    tenant: str
+    subscription_id: str
+    payload: bytes
+    number: int = 0  # given by the store
+
+
+@dataclass(frozen=True)
 class Selection:
     """What a store can narrow with its indexes before the predicate runs.
 
@@ -65,8 +76,16 @@ class EntityStore(Protocol):
 
     async def get_many(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
 
-    async def write(self, tenant: str, writes: Sequence[Write]) -> None:
-        """Apply all writes in one transaction; raise AlreadyExists/Conflict/ResourceNotFound."""
+    async def write(self, tenant: str, writes: Sequence[Write],
+                    outbox: Sequence[OutboxEntry] = ()) -> None:
+        """Apply all writes, and record the outbox entries, in one transaction; raise
+        AlreadyExists/Conflict/ResourceNotFound."""
+
+    async def pending_notifications(self, limit: int) -> list[OutboxEntry]:
+        """Outbox entries not yet delivered, oldest first."""
+
+    async def drop_notifications(self, numbers: Sequence[int]) -> None:
+        """Forget delivered (or abandoned) outbox entries."""
 
     async def query(self, tenant: str, selection: Selection, predicate: Predicate | None,
                     offset: int, limit: int, count: bool) -> Page: ...
@@ -84,6 +103,15 @@ class EntityStore(Protocol):
     async def tenants(self) -> list[str]: ...
 
     async def has_tenant(self, tenant: str) -> bool: ...
+
+    async def subscriptions(self) -> list[dict[str, Any]]:
+        """Every stored subscription record, of every tenant (``record["tenant"]``)."""
+
+    async def save_subscription(self, record: dict[str, Any]) -> None:
+        """Insert or replace a subscription record (keyed by tenant and ``id``)."""
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        """Remove a subscription; False when there was none."""
 
     async def contexts(self) -> list[dict[str, Any]]: ...
 

@@ -1,0 +1,254 @@
+"""Which subscriptions an entity change notifies, and what it tells them.
+
+Subscriptions are compiled once (their q, scopeQ and geoQ become predicates) and
+indexed by tenant and entity type, with a second index by attribute for those that
+name only watchedAttributes, so a write looks at the subscriptions that can match it,
+not at all of them. Everything here is pure: the caller stores and delivers.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from smartcity.core.events import EntityChange
+from smartcity.core.ngsild import geo
+from smartcity.core.ngsild.context import TermMap
+from smartcity.core.ngsild.model import Entity, Instance
+from smartcity.core.ngsild.query_language import compile_q, parse_q
+from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View, render_entity
+from smartcity.core.ngsild.scope_query import parse_scope_q
+from smartcity.core.ngsild.storage import OutboxEntry, Predicate
+from smartcity.core.ngsild.subscription_model import DEFAULT_TRIGGERS, Subscription, status_of
+
+_FORMATS = {"normalized": NORMALIZED, "keyValues": KEY_VALUES, "simplified": KEY_VALUES,
+            "concise": CONCISE}
+_PREVIOUS = {"value": "previousValue", "object": "previousObject",
+             "languageMap": "previousLanguageMap", "vocab": "previousVocab",
+             "valueList": "previousValueList", "objectList": "previousObjectList",
+             "json": "previousJson"}
+
+
+@dataclass(frozen=True)
+class Selector:
+    type: str
+    id: str | None
+    pattern: re.Pattern[str] | None
+
+    def accepts(self, entity: Entity) -> bool:
+        if self.type not in entity["type"]:
+            return False
+        if self.id is not None and entity["id"] != self.id:
+            return False
+        return self.pattern is None or self.pattern.search(entity["id"]) is not None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A subscription ready to be matched."""
+
+    record: Subscription
+    terms: TermMap
+    selectors: tuple[Selector, ...]
+    watched: frozenset[str] | None
+    triggers: frozenset[str]
+    predicate: Predicate | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.record["tenant"], self.record["id"]
+
+
+def compile_subscription(record: Subscription, terms: TermMap) -> Compiled:
+    selectors = tuple(
+        Selector(s["type"], s.get("id"),
+                 re.compile(s["idPattern"]) if s.get("idPattern") else None)
+        for s in record.get("entities") or ())
+    checks: list[Predicate] = []
+    if record.get("q"):
+        checks.append(compile_q(parse_q(record["q"]), terms.expand))
+    if record.get("scopeQ"):
+        scope = parse_scope_q(record["scopeQ"])
+        checks.append(lambda entity: scope(entity.get("scope")))
+    if record.get("geoQ"):
+        checks.append(_geo_check(record["geoQ"], terms))
+    predicate: Predicate | None = None
+    if checks:
+        predicate = lambda entity: all(check(entity) for check in checks)  # noqa: E731
+    watched = record.get("watchedAttributes")
+    return Compiled(record, terms, selectors,
+                    frozenset(watched) if watched else None,
+                    frozenset(record.get("notificationTrigger") or DEFAULT_TRIGGERS), predicate)
+
+
+def _geo_check(geo_q: dict[str, Any], terms: TermMap) -> Predicate:
+    query = geo.parse_geo_query(geo_q.get("georel"), geo_q.get("geometry"),
+                                geo_q.get("coordinates"), geo_q.get("geoproperty"))
+    assert query is not None
+    attr = terms.expand(query.geoproperty)
+    return lambda entity: any(query.matches(i["value"]) for i in entity["attrs"].get(attr, ())
+                              if isinstance(i.get("value"), dict))
+
+
+class SubscriptionIndex:
+    """Compiled subscriptions, found by (tenant, entity type) or (tenant, attribute)."""
+
+    def __init__(self) -> None:
+        self._all: dict[tuple[str, str], Compiled] = {}
+        self._by_type: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        self._by_attr: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+
+    def put(self, compiled: Compiled) -> None:
+        self.remove(*compiled.key)
+        tenant = compiled.record["tenant"]
+        self._all[compiled.key] = compiled
+        if compiled.selectors:
+            for selector in compiled.selectors:
+                self._by_type[(tenant, selector.type)].add(compiled.key)
+        else:
+            for attr in compiled.watched or ():
+                self._by_attr[(tenant, attr)].add(compiled.key)
+
+    def remove(self, tenant: str, subscription_id: str) -> None:
+        key = (tenant, subscription_id)
+        if self._all.pop(key, None) is None:
+            return
+        for bucket in (*self._by_type.values(), *self._by_attr.values()):
+            bucket.discard(key)
+
+    def get(self, tenant: str, subscription_id: str) -> Compiled | None:
+        return self._all.get((tenant, subscription_id))
+
+    def candidates(self, tenant: str, types: Iterable[str], attrs: Iterable[str]
+                   ) -> list[Compiled]:
+        keys: set[tuple[str, str]] = set()
+        for type_iri in types:
+            keys |= self._by_type.get((tenant, type_iri), set())
+        for attr in attrs:
+            keys |= self._by_attr.get((tenant, attr), set())
+        return [self._all[k] for k in sorted(keys)]
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+
+def _instances(entity: Entity | None) -> dict[tuple[str, str | None], Instance]:
+    if entity is None:
+        return {}
+    return {(iri, inst.get("datasetId")): inst
+            for iri, instances in entity["attrs"].items() for inst in instances}
+
+
+def _stripped(instance: Instance) -> Instance:
+    return {k: v for k, v in instance.items() if k not in ("createdAt", "modifiedAt")}
+
+
+def attribute_changes(change: EntityChange) -> dict[str, set[str]]:
+    """attribute IRI -> the attribute triggers it fires (created, updated, deleted)."""
+    before, after = _instances(change.previous), _instances(change.entity)
+    fired: dict[str, set[str]] = defaultdict(set)
+    for key, inst in after.items():
+        old = before.get(key)
+        if old is None:
+            fired[key[0]].add("attributeCreated")
+        elif _stripped(old) != _stripped(inst):
+            fired[key[0]].add("attributeUpdated")
+    for key in before.keys() - after.keys():
+        fired[key[0]].add("attributeDeleted")
+    return fired
+
+
+def triggers_of(change: EntityChange, attrs: dict[str, set[str]],
+                watched: frozenset[str] | None) -> set[str]:
+    """The notification triggers a change fires for a subscription's watched attributes."""
+    relevant = {a: t for a, t in attrs.items() if watched is None or a in watched}
+    fired = {t for triggers in relevant.values() for t in triggers}
+    if change.kind == "created":
+        fired.add("entityCreated")
+    elif change.kind == "deleted":
+        fired.add("entityDeleted")
+    elif relevant or (watched is None and change.entity != change.previous):
+        fired.add("entityUpdated")
+    return fired
+
+
+def matches(compiled: Compiled, change: EntityChange, attrs: dict[str, set[str]],
+            now: str) -> bool:
+    record = compiled.record
+    if status_of(record, now) != "active" or record.get("timeInterval"):
+        return False
+    entity = change.entity if change.entity is not None else change.previous
+    assert entity is not None
+    if compiled.selectors and not any(s.accepts(entity) for s in compiled.selectors):
+        return False
+    if not compiled.triggers & triggers_of(change, attrs, compiled.watched):
+        return False
+    return compiled.predicate is None or compiled.predicate(entity)
+
+
+def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str, set[str]],
+                      now: str) -> dict[str, Any]:
+    """The Notification (clause 5.3.1) a change sends to one subscription."""
+    record = compiled.record
+    notification = record["notification"]
+    entity = change.entity if change.entity is not None else change.previous
+    assert entity is not None
+    shown = notification.get("attributes")
+    view = View(format=_FORMATS.get(notification.get("format", "normalized"), NORMALIZED),
+                sys_attrs=bool(notification.get("sysAttrs")),
+                attrs=frozenset(shown) if shown else None, lang=record.get("lang"))
+    if change.kind == "deleted":
+        entity = {**entity, "attrs": {}, "deletedAt": change.at}
+        view = replace(view, sys_attrs=True)
+    elif notification.get("showChanges") and change.previous is not None:
+        entity = _with_previous(entity, change.previous)
+    rendered = render_entity(entity, compiled.terms, view)
+    return {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}", "type": "Notification",
+            "subscriptionId": record["id"], "notifiedAt": now, "data": [rendered],
+            "triggerReason": sorted(compiled.triggers & triggers_of(
+                change, attrs, compiled.watched))[0]}
+
+
+def _with_previous(entity: Entity, previous: Entity) -> Entity:
+    """The entity with previousValue (and the like) on instances whose value changed."""
+    old = _instances(previous)
+    attrs: dict[str, list[Instance]] = {}
+    for iri, instances in entity["attrs"].items():
+        shown = []
+        for inst in instances:
+            before = old.get((iri, inst.get("datasetId")))
+            inst = dict(inst)
+            if before is not None:
+                for member, previous_member in _PREVIOUS.items():
+                    if member in before and before.get(member) != inst.get(member):
+                        inst[previous_member] = before[member]
+            shown.append(inst)
+        attrs[iri] = shown
+    return {**entity, "attrs": attrs}
+
+
+def outbox_entries(index: SubscriptionIndex, changes: Sequence[EntityChange],
+                   now: Callable[[], str]) -> list[OutboxEntry]:
+    """The notifications a batch of committed-to-be changes calls for."""
+    entries: list[OutboxEntry] = []
+    if not len(index):
+        return entries
+    moment = now()
+    for change in changes:
+        entity = change.entity if change.entity is not None else change.previous
+        if entity is None:
+            continue
+        attrs = attribute_changes(change)
+        types = entity["type"]
+        for compiled in index.candidates(change.tenant, types, attrs):
+            if matches(compiled, change, attrs, moment):
+                body = notification_body(compiled, change, attrs, moment)
+                entries.append(OutboxEntry(change.tenant, compiled.record["id"],
+                                           orjson.dumps(body)))
+    return entries

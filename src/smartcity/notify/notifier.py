@@ -1,0 +1,167 @@
+"""Delivery of notifications from the outbox to subscribers' endpoints.
+
+The write path only records notifications (in the transaction of the change) and wakes
+this loop: a slow or dead endpoint never delays a write. Each subscription's
+notifications go out in order, one at a time; different subscriptions are served
+concurrently, so one slow endpoint never holds up the others. A failed delivery is
+retried with backoff, then given up and counted as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from smartcity.core.clock import Clock, timestamp
+from smartcity.core.events import EntityChange
+from smartcity.core.ngsild.context import CORE_CONTEXT_URL
+from smartcity.core.ngsild.matching import (
+    SubscriptionIndex,
+    compile_subscription,
+    outbox_entries,
+)
+from smartcity.core.ngsild.storage import EntityStore, OutboxEntry
+from smartcity.core.ngsild.subscription_model import Subscription
+
+log = logging.getLogger(__name__)
+
+CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
+BATCH = 500
+
+
+class DeliveryLog(Protocol):
+    async def delivered(self, tenant: str, subscription_id: str, ok: bool, at: str) -> None:
+        """Record the outcome of one delivery in the subscription's status fields."""
+
+
+Send = Callable[[Subscription, dict[str, Any]], Awaitable[None]]
+
+
+class Notifier:
+    """Matches changes to subscriptions and delivers what the outbox holds."""
+
+    def __init__(self, store: EntityStore, clock: Clock, log_delivery: DeliveryLog,
+                 compile_terms: Callable[[Any], Any], *, retries: int = 3,
+                 backoff: float = 0.5, timeout: float = 5.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.index = SubscriptionIndex()
+        self.log_delivery = log_delivery
+        self.compile_terms = compile_terms
+        self.retries = retries
+        self.backoff = backoff
+        self.client = httpx.AsyncClient(timeout=timeout)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._last_sent: dict[tuple[str, str], float] = {}
+        self.senders: dict[str, Send] = {"http": self._post, "https": self._post}
+
+    # -- subscriptions ---------------------------------------------------------
+    def subscription_changed(self, record: Subscription | None, tenant: str,
+                             subscription_id: str) -> None:
+        if record is None:
+            self.index.remove(tenant, subscription_id)
+        else:
+            self.index.put(compile_subscription(record, self.compile_terms(record.get("context"))))
+
+    def outbox_for(self, changes: Sequence[EntityChange]) -> list[OutboxEntry]:
+        return outbox_entries(self.index, changes, lambda: timestamp(self.clock.now()))
+
+    # -- delivery loop -----------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        await self.client.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("notification delivery failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            self._wake.clear()
+
+    async def drain(self) -> None:
+        """Hand each subscription's pending notifications to its own delivery task."""
+        pending = await self.store.pending_notifications(BATCH)
+        queues: dict[tuple[str, str], list[OutboxEntry]] = defaultdict(list)
+        for entry in pending:
+            key = (entry.tenant, entry.subscription_id)
+            if key not in self._in_flight:
+                queues[key].append(entry)
+        for key, entries in queues.items():
+            task = asyncio.get_running_loop().create_task(self._deliver_all(key, entries))
+            self._in_flight[key] = task
+            task.add_done_callback(lambda _, key=key: self._finished(key))
+
+    def _finished(self, key: tuple[str, str]) -> None:
+        self._in_flight.pop(key, None)
+        self.wake()  # more may have queued up behind this subscription
+
+    async def _deliver_all(self, key: tuple[str, str], entries: list[OutboxEntry]) -> None:
+        for entry in entries:
+            await self._deliver(key, entry)
+            await self.store.drop_notifications([entry.number])
+
+    async def _deliver(self, key: tuple[str, str], entry: OutboxEntry) -> None:
+        compiled = self.index.get(*key)
+        if compiled is None:
+            return  # the subscription is gone: nothing to tell anyone
+        record = compiled.record
+        throttling = record.get("throttling")
+        loop = asyncio.get_running_loop()
+        if throttling and loop.time() - self._last_sent.get(key, -1e18) < throttling:
+            return
+        body = orjson.loads(entry.payload)
+        scheme = record["notification"]["endpoint"]["uri"].split(":", 1)[0].lower()
+        send = self.senders.get(scheme)
+        ok = False
+        for attempt in range(self.retries):
+            if send is None:
+                break
+            try:
+                await send(record, body)
+                ok = True
+                break
+            except Exception as exc:  # any failure of the endpoint counts the same
+                log.info("notification for %s failed (attempt %d): %s", key[1], attempt + 1,
+                         exc)
+                await asyncio.sleep(self.backoff * 2 ** attempt)
+        self._last_sent[key] = loop.time()
+        await self.log_delivery.delivered(key[0], key[1], ok, timestamp(self.clock.now()))
+
+    async def _post(self, record: Subscription, body: dict[str, Any]) -> None:
+        endpoint = record["notification"]["endpoint"]
+        accept = endpoint.get("accept", "application/json")
+        context = record.get("context") or CORE_CONTEXT_URL
+        headers = {info["key"]: info["value"] for info in endpoint.get("receiverInfo") or ()}
+        if accept == "application/ld+json":
+            body = {**body, "@context": context}
+            headers["Content-Type"] = "application/ld+json"
+        else:
+            headers["Content-Type"] = "application/json"
+            link = context if isinstance(context, str) else CORE_CONTEXT_URL
+            headers["Link"] = f'<{link}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
+        if record.get("tenant"):
+            headers["NGSILD-Tenant"] = record["tenant"]
+        response = await self.client.post(endpoint["uri"], content=orjson.dumps(body),
+                                          headers=headers)
+        response.raise_for_status()
