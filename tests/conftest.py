@@ -54,3 +54,17 @@ def base_url(settings: Settings) -> Iterator[str]:
 def client(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url + "/ngsi-ld/v1", timeout=10) as http:
         yield http
+
+
+def require_service(host: str, port: int, name: str) -> None:
+    """Skip a test whose real service is not running, unless CI demands every service."""
+    import os
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return
+    except OSError:
+        if os.environ.get("SMARTCITY_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{name} is not reachable at {host}:{port}")
+        pytest.skip(f"{name} is not running at {host}:{port}")

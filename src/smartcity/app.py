@@ -17,13 +17,24 @@ from smartcity import __version__
 from smartcity.api import errors
 from smartcity.api.negotiation import TENANT_HEADER
 from smartcity.api.platform import Platform
-from smartcity.api.routes import batch, contexts, discovery, entities, identity, landing, purge
+from smartcity.api.routes import (
+    batch,
+    contexts,
+    discovery,
+    entities,
+    identity,
+    landing,
+    purge,
+    subscriptions,
+)
 from smartcity.config import Settings
 from smartcity.core.clock import SystemClock, timestamp
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments, Fetch
 from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
+from smartcity.core.ngsild.subscription_service import SubscriptionService
+from smartcity.notify.notifier import Notifier
 from smartcity.store.sqlite import SqliteStore
 
 MAX_CONTEXT_BYTES = 1024 * 1024
@@ -116,9 +127,17 @@ def build_platform(settings: Settings) -> Platform:
                                forget=lambda local_id: run_soon(store.delete_context(local_id)))
     fetch = context_fetcher(settings.context_fetch_timeout) if settings.fetch_contexts else None
     documents = ContextDocuments(fetch=fetch, lookup=registry.lookup, on_fetched=registry.cache)
-    return Platform(settings=settings, store=store,
-                    entities=EntityService(store, clock=clock),
-                    compiler=ContextCompiler(documents), contexts=registry,
+    compiler = ContextCompiler(documents)
+    entity_service = EntityService(store, clock=clock)
+    subscription_service = SubscriptionService(store, clock)
+    notifier = Notifier(store, clock, subscription_service, compiler.compile)
+    # Writes record the notifications they call for; the notifier delivers them.
+    entity_service.notifications = notifier.outbox_for
+    entity_service.on_outbox = notifier.wake
+    subscription_service.on_change(notifier.subscription_changed)
+    return Platform(settings=settings, store=store, entities=entity_service,
+                    compiler=compiler, contexts=registry,
+                    subscriptions=subscription_service, notifier=notifier,
                     background=background)
 
 
@@ -129,8 +148,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = build_platform(settings)
         platform.contexts.load(await platform.store.contexts())
+        await platform.subscriptions.load()
+        for record in platform.subscriptions.records():
+            platform.notifier.subscription_changed(record, record["tenant"], record["id"])
+        platform.notifier.start()
         app.state.platform = platform
         yield
+        await platform.notifier.stop()
         # @context bookkeeping is saved in the background: let it land before closing.
         await asyncio.gather(*platform.background, return_exceptions=True)
         await platform.store.close()
@@ -138,7 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,
                   description="NGSI-LD context broker and city platform")
     errors.install(app)
-    for module in (landing, purge, entities, batch, discovery, contexts, identity):
+    for module in (landing, purge, entities, batch, discovery, contexts, identity,
+                   subscriptions):
         app.include_router(module.router)
     app.add_middleware(EdgeMiddleware)
     return app

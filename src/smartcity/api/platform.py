@@ -13,6 +13,8 @@ from smartcity.core.ngsild.context import ContextCompiler
 from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.storage import EntityStore
+from smartcity.core.ngsild.subscription_service import SubscriptionService
+from smartcity.notify.notifier import Notifier
 
 
 @dataclass
@@ -22,6 +24,8 @@ class Platform:
     entities: EntityService
     compiler: ContextCompiler
     contexts: ContextRegistry
+    subscriptions: SubscriptionService
+    notifier: Notifier
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
 

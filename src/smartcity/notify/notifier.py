@@ -29,6 +29,7 @@ from smartcity.core.ngsild.matching import (
 )
 from smartcity.core.ngsild.storage import EntityStore, OutboxEntry
 from smartcity.core.ngsild.subscription_model import Subscription
+from smartcity.notify.mqtt import MqttSender
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._last_sent: dict[tuple[str, str], float] = {}
-        self.senders: dict[str, Send] = {"http": self._post, "https": self._post}
+        self.mqtt = MqttSender()
+        self.senders: dict[str, Send] = {"http": self._post, "https": self._post,
+                                         "mqtt": self.mqtt.send, "mqtts": self.mqtt.send}
 
     # -- subscriptions ---------------------------------------------------------
     def subscription_changed(self, record: Subscription | None, tenant: str,
@@ -88,6 +91,7 @@ class Notifier:
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
         await self.client.aclose()
+        await self.mqtt.close()
 
     async def _run(self) -> None:
         while True:

@@ -21,6 +21,7 @@ from smartcity.core.events import EntityChange
 from smartcity.core.ngsild import geo
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.model import Entity, Instance
+from smartcity.core.ngsild.query import parse_type_expression
 from smartcity.core.ngsild.query_language import compile_q, parse_q
 from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View, render_entity
 from smartcity.core.ngsild.scope_query import parse_scope_q
@@ -37,12 +38,13 @@ _PREVIOUS = {"value": "previousValue", "object": "previousObject",
 
 @dataclass(frozen=True)
 class Selector:
-    type: str
+    types: tuple[frozenset[str], ...]  # a type expression: OR of ANDs of type IRIs
     id: str | None
     pattern: re.Pattern[str] | None
 
     def accepts(self, entity: Entity) -> bool:
-        if self.type not in entity["type"]:
+        have = set(entity["type"])
+        if not any(conjunction <= have for conjunction in self.types):
             return False
         if self.id is not None and entity["id"] != self.id:
             return False
@@ -67,7 +69,7 @@ class Compiled:
 
 def compile_subscription(record: Subscription, terms: TermMap) -> Compiled:
     selectors = tuple(
-        Selector(s["type"], s.get("id"),
+        Selector(parse_type_expression(s["type"], lambda name: name), s.get("id"),
                  re.compile(s["idPattern"]) if s.get("idPattern") else None)
         for s in record.get("entities") or ())
     checks: list[Predicate] = []
@@ -110,7 +112,8 @@ class SubscriptionIndex:
         self._all[compiled.key] = compiled
         if compiled.selectors:
             for selector in compiled.selectors:
-                self._by_type[(tenant, selector.type)].add(compiled.key)
+                for type_iri in set().union(*selector.types):
+                    self._by_type[(tenant, type_iri)].add(compiled.key)
         else:
             for attr in compiled.watched or ():
                 self._by_attr[(tenant, attr)].add(compiled.key)

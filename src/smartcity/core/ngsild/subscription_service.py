@@ -1,0 +1,101 @@
+"""Subscriptions over the store, with an in-memory registry the matcher reads.
+
+Every subscription of every tenant is held in memory (loaded once at start-up) so that
+matching an entity change never reads the database; each create, update and delete
+writes through to the store and then tells the listeners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from smartcity.core.clock import Clock, timestamp
+from smartcity.core.ngsild.errors import AlreadyExists, NonexistentTenant, ResourceNotFound
+from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore
+from smartcity.core.ngsild.subscription_model import Subscription
+
+# Called with (record, tenant, id) after a change; record is None after a delete.
+Listener = Callable[[Subscription | None, str, str], None]
+
+
+class SubscriptionService:
+    def __init__(self, store: EntityStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._registry: dict[tuple[str, str], Subscription] = {}
+        self._listeners: list[Listener] = []
+
+    def now(self) -> str:
+        return timestamp(self.clock.now())
+
+    async def load(self) -> None:
+        """Fill the registry from the store (once, at start-up)."""
+        self._registry = {(r["tenant"], r["id"]): r for r in await self.store.subscriptions()}
+
+    def on_change(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def records(self) -> Iterator[Subscription]:
+        """Every subscription of every tenant, expired and paused ones included."""
+        return iter(list(self._registry.values()))
+
+    def _changed(self, record: Subscription | None, tenant: str, sub_id: str) -> None:
+        for listener in self._listeners:
+            listener(record, tenant, sub_id)
+
+    async def create(self, tenant: str, record: Subscription) -> Subscription:
+        key = (tenant, record["id"])
+        if key in self._registry:
+            raise AlreadyExists(f"Subscription {record['id']} already exists")
+        await self.store.save_subscription(record)
+        self._registry[key] = record
+        self._changed(record, tenant, record["id"])
+        return record
+
+    async def _check_tenant(self, tenant: str) -> None:
+        # A tenant exists once it holds entities or subscriptions (clause 4.15).
+        if tenant == DEFAULT_TENANT or any(t == tenant for t, _ in self._registry):
+            return
+        if not await self.store.has_tenant(tenant):
+            raise NonexistentTenant(f"Tenant {tenant!r} does not exist")
+
+    async def get(self, tenant: str, sub_id: str) -> Subscription:
+        record = self._registry.get((tenant, sub_id))
+        if record is None:
+            await self._check_tenant(tenant)
+            raise ResourceNotFound(f"Subscription {sub_id} does not exist")
+        return record
+
+    async def list(self, tenant: str, offset: int, limit: int
+                   ) -> tuple[list[Subscription], int]:
+        """A page of the tenant's subscriptions in creation order, and how many there are."""
+        await self._check_tenant(tenant)
+        mine = sorted((r for (t, _), r in self._registry.items() if t == tenant),
+                      key=lambda r: (r["createdAt"], r["id"]))
+        return mine[offset:offset + limit], len(mine)
+
+    async def update(self, tenant: str, sub_id: str, record: Subscription) -> Subscription:
+        await self.get(tenant, sub_id)
+        await self.store.save_subscription(record)
+        self._registry[(tenant, sub_id)] = record
+        self._changed(record, tenant, sub_id)
+        return record
+
+    async def delete(self, tenant: str, sub_id: str) -> None:
+        await self.get(tenant, sub_id)
+        await self.store.delete_subscription(tenant, sub_id)
+        del self._registry[(tenant, sub_id)]
+        self._changed(None, tenant, sub_id)
+
+    async def delivered(self, tenant: str, sub_id: str, ok: bool, at: str) -> None:
+        """Count one delivery in the subscription's status fields (clause 5.2.14)."""
+        record = self._registry.get((tenant, sub_id))
+        if record is None:
+            return  # deleted while its notification was on the way
+        counter, moment = ("timesSent", "lastSuccess") if ok else ("timesFailed",
+                                                                     "lastFailure")
+        updated = {**record, "lastNotification": at, moment: at,
+                   counter: record.get(counter, 0) + 1}
+        if not ok:
+            updated["timesSent"] = record.get("timesSent", 0) + 1
+        await self.update(tenant, sub_id, updated)

@@ -1,0 +1,115 @@
+"""Notifications reach a real HTTP receiver, in order, without slowing writes."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from smartcity.config import Settings
+from tests.conftest import LiveServer
+
+
+class Receiver:
+    """An HTTP endpoint on 127.0.0.1 that keeps what it is sent."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.received: queue.Queue[tuple[dict[str, str], dict[str, Any]]] = queue.Queue()
+        self.status = status
+        received, owner = self.received, self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                received.put((dict(self.headers), json.loads(self.rfile.read(length))))
+                self.send_response(owner.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def next(self, timeout: float = 5.0) -> tuple[dict[str, str], dict[str, Any]]:
+        return self.received.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[httpx.Client]:
+    with LiveServer(Settings(db=str(tmp_path / "city.db"))) as url, \
+            httpx.Client(base_url=url + "/ngsi-ld/v1", timeout=10) as client:
+        yield client
+
+
+def subscribe(api: httpx.Client, uri: str, **extra: Any) -> str:
+    body = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+            "notification": {"endpoint": {"uri": uri}}, **extra}
+    response = api.post("/subscriptions", json=body)
+    assert response.status_code == 201, response.text
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def lamp(power: str) -> dict[str, Any]:
+    return {"id": "urn:ngsi-ld:Streetlight:1", "type": "Streetlight",
+            "powerState": {"type": "Property", "value": power}}
+
+
+def test_a_change_is_posted_to_the_subscriber(api: httpx.Client, receiver: Receiver) -> None:
+    subscribe(api, receiver.url)
+    assert api.post("/entities", json=lamp("on")).status_code == 201
+    headers, body = receiver.next()
+    assert body["type"] == "Notification"
+    assert body["data"][0]["powerState"]["value"] == "on"
+    assert headers["Content-Type"] == "application/json"
+    assert "json-ld#context" in headers["Link"]
+
+
+def test_notifications_keep_the_order_of_the_changes(api: httpx.Client,
+                                                     receiver: Receiver) -> None:
+    subscribe(api, receiver.url)
+    assert api.post("/entities", json=lamp("s0")).status_code == 201
+    for n in range(1, 6):
+        patch = {"powerState": {"type": "Property", "value": f"s{n}"}}
+        assert api.patch("/entities/urn:ngsi-ld:Streetlight:1/attrs",
+                         json=patch).status_code == 204
+    seen = [receiver.next()[1]["data"][0]["powerState"]["value"] for _ in range(6)]
+    assert seen == [f"s{n}" for n in range(6)]
+
+
+def test_a_dead_endpoint_is_counted_failed_and_never_blocks_writes(
+        api: httpx.Client, receiver: Receiver) -> None:
+    dead = subscribe(api, "http://127.0.0.1:9/nowhere")
+    subscribe(api, receiver.url)
+    start = time.monotonic()
+    assert api.post("/entities", json=lamp("on")).status_code == 201
+    assert time.monotonic() - start < 1.0
+    assert receiver.next()[1]["data"][0]["id"] == "urn:ngsi-ld:Streetlight:1"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = api.get(f"/subscriptions/{dead}").json()
+        if status.get("notification", {}).get("timesFailed", status.get("timesFailed")):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the dead endpoint was never counted as failed")
