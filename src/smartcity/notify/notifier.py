@@ -45,6 +45,15 @@ class DeliveryLog(Protocol):
 Send = Callable[[Subscription, dict[str, Any]], Awaitable[None]]
 
 
+def notification_context(record: Subscription) -> Any:
+    """The @context notifications are written in: the subscription's jsonldContext, else
+    the one it was created with (a single URL stands for itself), else the core."""
+    context = record.get("jsonldContext") or record.get("context")
+    if isinstance(context, list) and len(context) == 1:
+        context = context[0]
+    return context or CORE_CONTEXT_URL
+
+
 class Notifier:
     """Matches changes to subscriptions and delivers what the outbox holds."""
 
@@ -73,7 +82,8 @@ class Notifier:
         if record is None:
             self.index.remove(tenant, subscription_id)
         else:
-            self.index.put(compile_subscription(record, self.compile_terms(record.get("context"))))
+            terms = self.compile_terms(record.get("jsonldContext") or record.get("context"))
+            self.index.put(compile_subscription(record, terms))
 
     def outbox_for(self, changes: Sequence[EntityChange]) -> list[OutboxEntry]:
         return outbox_entries(self.index, changes, lambda: timestamp(self.clock.now()))
@@ -155,10 +165,11 @@ class Notifier:
     async def _post(self, record: Subscription, body: dict[str, Any]) -> None:
         endpoint = record["notification"]["endpoint"]
         accept = endpoint.get("accept", "application/json")
-        context = record.get("context") or CORE_CONTEXT_URL
+        context = notification_context(record)
         headers = {info["key"]: info["value"] for info in endpoint.get("receiverInfo") or ()}
         if accept == "application/ld+json":
-            body = {**body, "@context": context}
+            # Each entity of a JSON-LD notification carries its @context (clause 5.3.1).
+            body = {**body, "data": [{**e, "@context": context} for e in body["data"]]}
             headers["Content-Type"] = "application/ld+json"
         else:
             headers["Content-Type"] = "application/json"

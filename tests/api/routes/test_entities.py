@@ -486,20 +486,16 @@ def test_update_attributes_of_existing_attributes_is_204(api: httpx.Client) -> N
     assert get(api, entity_id)["powerState"] == {"type": "Property", "value": "off"}
 
 
-def test_update_attributes_skips_unknown_ones_and_reports_them_in_a_207(
-        api: httpx.Client) -> None:
+def test_update_attributes_adds_the_ones_the_entity_lacks(api: httpx.Client) -> None:
     entity_id = new_id()
     create(api, streetlight(entity_id))
     response = api.patch(url(entity_id, "attrs"), json={
         "powerState": {"type": "Property", "value": "off"},
         "colour": {"type": "Property", "value": "warm"}})
-    assert response.status_code == 207, response.text
-    result = response.json()
-    assert result["updated"] == ["powerState"]
-    assert [item["attributeName"] for item in result["notUpdated"]] == ["colour"]
+    assert response.status_code == 204, response.text
     entity = get(api, entity_id)
     assert entity["powerState"]["value"] == "off"
-    assert "colour" not in entity
+    assert entity["colour"]["value"] == "warm"
 
 
 def test_update_attribute_to_ngsi_ld_null_deletes_it(api: httpx.Client) -> None:

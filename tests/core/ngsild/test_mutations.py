@@ -137,14 +137,14 @@ def test_append_adds_types_and_scopes() -> None:
 # --- update -----------------------------------------------------------------------------
 
 
-def test_update_changes_existing_attributes_and_skips_unknown_ones() -> None:
+def test_update_changes_existing_attributes_and_adds_new_ones() -> None:
     entity = stored(powerState="on")
     result, outcome = kept(mutations.update_attributes, entity,
                            fragment(powerState="off", colour="warm"), T1)
     assert values(result, "powerState") == {None: "off"}
-    assert D + "colour" not in result["attrs"]
-    assert outcome.updated == [D + "powerState"]
-    assert [name for name, _ in outcome.not_updated] == [D + "colour"]
+    assert values(result, "colour") == {None: "warm"}
+    assert outcome.updated == [D + "powerState", D + "colour"]
+    assert outcome.not_updated == []
 
 
 def test_update_with_null_removes_the_instance() -> None:
@@ -157,12 +157,12 @@ def test_update_with_null_removes_the_instance() -> None:
     assert D + "powerState" not in result["attrs"]
 
 
-def test_update_of_a_missing_dataset_is_not_updated() -> None:
+def test_update_with_a_new_dataset_adds_that_instance() -> None:
     entity = stored(powerState="on")
     result, outcome = mutations.update_attributes(
         entity, fragment(powerState={"value": "off", "datasetId": DS}), T1)
-    assert values(result, "powerState") == {None: "on"}
-    assert [name for name, _ in outcome.not_updated] == [D + "powerState"]
+    assert values(result, "powerState") == {None: "on", DS: "off"}
+    assert outcome.not_updated == []
 
 
 def test_update_of_a_scope_the_entity_lacks_is_not_updated() -> None:

@@ -122,9 +122,10 @@ def append_attributes(stored: Entity, fragment: Entity, now: str,
 
 def update_attributes(stored: Entity, fragment: Entity, now: str
                       ) -> tuple[Entity, AttrOutcome]:
-    """PATCH /entities/{id}/attrs: replace existing attribute instances, skip unknown ones.
-
-    An instance set to NGSI-LD null is removed; a scope is only updated where one exists.
+    """PATCH /entities/{id}/attrs: replace the attribute instances the fragment names,
+    adding those the entity does not have yet (as V1.9.1 clients and the ETSI suite
+    expect); an instance set to NGSI-LD null is removed. A scope is only updated where
+    one exists.
     """
     result = copy.deepcopy(stored)
     outcome = AttrOutcome()
@@ -139,12 +140,15 @@ def update_attributes(stored: Entity, fragment: Entity, now: str
             if inst.get(DELETE):
                 hits += _remove(result, iri, dataset_id)
                 continue
-            current = result["attrs"].get(iri)
-            index = _find(current, dataset_id) if current else None
+            current = result["attrs"].setdefault(iri, [])
+            index = _find(current, dataset_id)
             if index is None:
-                continue
-            current[index] = stamp(copy.deepcopy(inst), now, current[index].get("createdAt"))
+                current.append(stamp(copy.deepcopy(inst), now))
+            else:
+                current[index] = stamp(copy.deepcopy(inst), now, current[index].get("createdAt"))
             hits += 1
+        if not result["attrs"].get(iri):
+            result["attrs"].pop(iri, None)
         if hits:
             outcome.updated.append(iri)
         else:
