@@ -135,6 +135,7 @@ def build_platform(settings: Settings) -> Platform:
     entity_service.notifications = notifier.outbox_for
     entity_service.on_outbox = notifier.wake
     subscription_service.on_change(notifier.subscription_changed)
+    entity_service.bus.subscribe(notifier.changes_committed)
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,

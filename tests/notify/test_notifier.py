@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from smartcity.app import build_platform
 from smartcity.config import Settings
+from smartcity.core.ngsild.normalize import parse_entity
 from tests.conftest import LiveServer
 
 
@@ -113,3 +115,23 @@ def test_a_dead_endpoint_is_counted_failed_and_never_blocks_writes(
         time.sleep(0.2)
     else:
         pytest.fail("the dead endpoint was never counted as failed")
+
+
+async def test_an_in_process_subscriber_gets_matching_changes(tmp_path: Path) -> None:
+    platform = build_platform(Settings(db=str(tmp_path / "city.db")))
+    got: list[dict[str, Any]] = []
+    d = "https://uri.etsi.org/ngsi-ld/default-context/"
+    platform.notifier.listen({"id": "urn:lighting:lamps", "tenant": "",
+                              "entities": [{"type": d + "Streetlight"}],
+                              "watchedAttributes": [d + "powerState"],
+                              "notification": {"endpoint": {"uri": "python:lighting"},
+                                               "format": "keyValues"},
+                              "isActive": True, "context": None}, got.append)
+    terms = platform.compiler.core
+    await platform.entities.create("", parse_entity(lamp("on"), terms))
+    other = {"id": "urn:ngsi-ld:Bench:1", "type": "Bench"}
+    await platform.entities.create("", parse_entity(other, terms))
+    assert [n["data"] for n in got] == [[{"id": "urn:ngsi-ld:Streetlight:1",
+                                          "type": "Streetlight", "powerState": "on"}]]
+    await platform.notifier.stop()
+    await platform.store.close()

@@ -63,6 +63,8 @@ class Notifier:
         self.store = store
         self.clock = clock
         self.index = SubscriptionIndex()
+        self.local = SubscriptionIndex()
+        self._callbacks: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
         self.log_delivery = log_delivery
         self.compile_terms = compile_terms
         self.retries = retries
@@ -87,6 +89,33 @@ class Notifier:
 
     def outbox_for(self, changes: Sequence[EntityChange]) -> list[OutboxEntry]:
         return outbox_entries(self.index, changes, lambda: timestamp(self.clock.now()))
+
+    # -- in-process subscribers ------------------------------------------------------
+    def listen(self, record: Subscription, callback: Callable[[dict[str, Any]], Any]) -> None:
+        """Call ``callback`` with the Notification of every committed change that
+        matches ``record`` (a subscription in the internal form, see subscription_model):
+        the same matching as for endpoints, for the platform's own services.
+        """
+        terms = self.compile_terms(record.get("context"))
+        self.local.put(compile_subscription(record, terms))
+        self._callbacks[(record["tenant"], record["id"])] = callback
+
+    def unlisten(self, tenant: str, subscription_id: str) -> None:
+        self.local.remove(tenant, subscription_id)
+        self._callbacks.pop((tenant, subscription_id), None)
+
+    async def changes_committed(self, changes: Sequence[EntityChange]) -> None:
+        """Event-bus handler: hand matching changes to in-process subscribers."""
+        for entry in outbox_entries(self.local, changes, lambda: timestamp(self.clock.now())):
+            callback = self._callbacks.get((entry.tenant, entry.subscription_id))
+            if callback is None:
+                continue
+            try:
+                result = callback(orjson.loads(entry.payload))
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("in-process subscriber %s failed", entry.subscription_id)
 
     # -- delivery loop -----------------------------------------------------------
     def wake(self) -> None:
