@@ -128,3 +128,21 @@ def test_only_indexed_subscriptions_are_looked_at() -> None:
     assert index.candidates("", [D + "Bench"], [D + "power"]) == []
     index.remove("", "urn:s:0")
     assert len(index) == 2
+
+
+def test_a_deleted_attribute_is_notified_as_ngsi_ld_null() -> None:
+    sub = subscription(notificationTrigger=["attributeDeleted"],
+                       notification={"endpoint": {"uri": "http://x"}, "showChanges": True})
+    body = notified(index_of(sub), updated(lamp(power="on", level=2), lamp(level=2)))[0]
+    assert body["data"][0]["power"] == {"type": "Property", "value": "urn:ngsi-ld:null",
+                                        "previousValue": "on"}
+    assert body["data"][0]["level"] == {"type": "Property", "value": 2}
+
+
+def test_a_deleted_entity_is_notified_with_every_attribute_null() -> None:
+    gone = EntityChange("deleted", "", "urn:ngsi-ld:Streetlight:1", None, lamp(power="on"),
+                        NOW)
+    body = notified(index_of(subscription(notificationTrigger=["entityDeleted"])), gone)[0]
+    assert body["data"][0] == {"id": "urn:ngsi-ld:Streetlight:1", "type": "Streetlight",
+                               "deletedAt": NOW,
+                               "power": {"type": "Property", "value": "urn:ngsi-ld:null"}}

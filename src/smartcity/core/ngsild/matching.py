@@ -12,7 +12,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,7 +20,8 @@ import orjson
 from smartcity.core.events import EntityChange
 from smartcity.core.ngsild import geo
 from smartcity.core.ngsild.context import TermMap
-from smartcity.core.ngsild.model import Entity, Instance
+from smartcity.core.ngsild.model import VALUE_MEMBER, Entity, Instance
+from smartcity.core.ngsild.normalize import NULL
 from smartcity.core.ngsild.query import parse_type_expression
 from smartcity.core.ngsild.query_language import compile_q, parse_q
 from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View, render_entity
@@ -206,16 +207,48 @@ def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str,
     view = View(format=_FORMATS.get(notification.get("format", "normalized"), NORMALIZED),
                 sys_attrs=bool(notification.get("sysAttrs")),
                 attrs=frozenset(shown) if shown else None, lang=record.get("lang"))
+    show_changes = bool(notification.get("showChanges"))
     if change.kind == "deleted":
-        entity = {**entity, "attrs": {}, "deletedAt": change.at}
-        view = replace(view, sys_attrs=True)
-    elif notification.get("showChanges") and change.previous is not None:
-        entity = _with_previous(entity, change.previous)
+        # A deleted entity is shown with every attribute set to NGSI-LD null.
+        entity = _nulled(entity, entity["attrs"], show_changes)
+    else:
+        gone = {iri: change.previous["attrs"][iri] for iri, fired in attrs.items()
+                if "attributeDeleted" in fired and change.previous is not None
+                and iri in change.previous["attrs"] and iri not in entity["attrs"]}
+        if show_changes and change.previous is not None:
+            entity = _with_previous(entity, change.previous)
+        if gone:
+            nulled = _nulled(entity, gone, show_changes)
+            entity = {**entity, "attrs": {**entity["attrs"], **nulled["attrs"]}}
     rendered = render_entity(entity, compiled.terms, view)
+    if change.kind == "deleted":
+        # When it was deleted is part of the news, system attributes asked for or not.
+        rendered = {"id": rendered.get("id"), "type": rendered.get("type"),
+                    "deletedAt": change.at, **rendered}
     return {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}", "type": "Notification",
             "subscriptionId": record["id"], "notifiedAt": now, "data": [rendered],
             "triggerReason": sorted(compiled.triggers & triggers_of(
                 change, attrs, compiled.watched))[0]}
+
+
+def _nulled(entity: Entity, attrs: dict[str, list[Instance]], show_changes: bool) -> Entity:
+    """Deleted attributes as notifications show them: NGSI-LD null, with the previous
+    value when showChanges asks for it (clause 5.2.12)."""
+    shown: dict[str, list[Instance]] = {}
+    for iri, instances in attrs.items():
+        nulls = []
+        for inst in instances:
+            kind = inst.get("type", "Property")
+            member = VALUE_MEMBER.get(kind, "value")
+            null: Instance = {"type": kind, member: {"@none": NULL} if member == "languageMap"
+                              else NULL}
+            if "datasetId" in inst:
+                null["datasetId"] = inst["datasetId"]
+            if show_changes and member in inst:
+                null[_PREVIOUS[member]] = inst[member]
+            nulls.append(null)
+        shown[iri] = nulls
+    return {**entity, "attrs": shown}
 
 
 def _with_previous(entity: Entity, previous: Entity) -> Entity:
