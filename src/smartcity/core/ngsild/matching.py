@@ -204,9 +204,12 @@ def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str,
     entity = change.entity if change.entity is not None else change.previous
     assert entity is not None
     shown = notification.get("attributes")
+    pick, omit = notification.get("pick"), notification.get("omit")
     view = View(format=_FORMATS.get(notification.get("format", "normalized"), NORMALIZED),
                 sys_attrs=bool(notification.get("sysAttrs")),
-                attrs=frozenset(shown) if shown else None, lang=record.get("lang"))
+                attrs=frozenset(shown) if shown else None, lang=record.get("lang"),
+                pick=dict.fromkeys(pick) if pick is not None else None,
+                omit=dict.fromkeys(omit) if omit else None)
     show_changes = bool(notification.get("showChanges"))
     if change.kind == "deleted":
         # A deleted entity is shown with every attribute set to NGSI-LD null.
@@ -221,6 +224,9 @@ def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str,
             nulled = _nulled(entity, gone, show_changes)
             entity = {**entity, "attrs": {**entity["attrs"], **nulled["attrs"]}}
     rendered = render_entity(entity, compiled.terms, view)
+    if view.sys_attrs and view.format == KEY_VALUES:
+        # System attributes are entity members, shown in keyValues too (clause 4.8).
+        rendered.update({k: entity[k] for k in ("createdAt", "modifiedAt") if k in entity})
     if change.kind == "deleted":
         # When it was deleted is part of the news, system attributes asked for or not.
         rendered = {"id": rendered.get("id"), "type": rendered.get("type"),
