@@ -135,3 +135,14 @@ async def test_an_in_process_subscriber_gets_matching_changes(tmp_path: Path) ->
                                           "type": "Streetlight", "powerState": "on"}]]
     await platform.notifier.stop()
     await platform.store.close()
+
+
+def test_a_time_interval_subscription_is_told_every_interval(api: httpx.Client,
+                                                             receiver: Receiver) -> None:
+    assert api.post("/entities", json=lamp("on")).status_code == 201
+    subscribe(api, receiver.url, timeInterval=1)
+    first = receiver.next(timeout=5)[1]
+    second = receiver.next(timeout=5)[1]
+    for body in (first, second):
+        assert [e["id"] for e in body["data"]] == ["urn:ngsi-ld:Streetlight:1"]
+    assert first["id"] != second["id"]

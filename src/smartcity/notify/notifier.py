@@ -23,12 +23,14 @@ from smartcity.core.clock import Clock, timestamp
 from smartcity.core.events import EntityChange
 from smartcity.core.ngsild.context import CORE_CONTEXT_URL
 from smartcity.core.ngsild.matching import (
+    Compiled,
     SubscriptionIndex,
     compile_subscription,
     outbox_entries,
+    periodic_body,
 )
-from smartcity.core.ngsild.storage import EntityStore, OutboxEntry
-from smartcity.core.ngsild.subscription_model import Subscription
+from smartcity.core.ngsild.storage import EntityStore, OutboxEntry, Selection
+from smartcity.core.ngsild.subscription_model import Subscription, status_of
 from smartcity.notify.mqtt import MqttSender
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class Notifier:
         self.clock = clock
         self.index = SubscriptionIndex()
         self.local = SubscriptionIndex()
+        self._periodic: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._callbacks: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
         self.log_delivery = log_delivery
         self.compile_terms = compile_terms
@@ -81,14 +84,53 @@ class Notifier:
     # -- subscriptions ---------------------------------------------------------
     def subscription_changed(self, record: Subscription | None, tenant: str,
                              subscription_id: str) -> None:
+        self._stop_periodic((tenant, subscription_id))
         if record is None:
             self.index.remove(tenant, subscription_id)
-        else:
-            terms = self.compile_terms(record.get("jsonldContext") or record.get("context"))
-            self.index.put(compile_subscription(record, terms))
+            return
+        terms = self.compile_terms(record.get("jsonldContext") or record.get("context"))
+        compiled = compile_subscription(record, terms)
+        self.index.put(compiled)
+        if record.get("timeInterval") and self._task is not None:
+            self._start_periodic(compiled)
 
     def outbox_for(self, changes: Sequence[EntityChange]) -> list[OutboxEntry]:
         return outbox_entries(self.index, changes, lambda: timestamp(self.clock.now()))
+
+    # -- timeInterval subscriptions -------------------------------------------------
+    def _start_periodic(self, compiled: Compiled) -> None:
+        task = asyncio.get_running_loop().create_task(self._every(compiled))
+        self._periodic[compiled.key] = task
+
+    def _stop_periodic(self, key: tuple[str, str]) -> None:
+        task = self._periodic.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    async def _every(self, compiled: Compiled) -> None:
+        """Send what matches now, every timeInterval seconds, while the subscription is
+        active (clause 5.8.4: periodic notifications)."""
+        record = compiled.record
+        selection = Selection(types=tuple(conj for selector in compiled.selectors
+                                          for conj in selector.types) or None)
+        while True:
+            await asyncio.sleep(record["timeInterval"])
+            now = timestamp(self.clock.now())
+            if status_of(record, now) != "active":
+                continue
+            try:
+                page = await self.store.query(record["tenant"], selection, None, 0, 2**31,
+                                              False)
+                body = periodic_body(compiled, page.entities, now)
+                send = self.senders.get(record["notification"]["endpoint"]["uri"]
+                                        .split(":", 1)[0].lower())
+                ok = send is not None
+                if send is not None:
+                    await send(record, body)
+            except Exception as exc:
+                log.info("periodic notification for %s failed: %s", record["id"], exc)
+                ok = False
+            await self.log_delivery.delivered(record["tenant"], record["id"], ok, now)
 
     # -- in-process subscribers ------------------------------------------------------
     def listen(self, record: Subscription, callback: Callable[[dict[str, Any]], Any]) -> None:
@@ -123,11 +165,15 @@ class Notifier:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
+        for compiled in self.index.all():
+            if compiled.record.get("timeInterval"):
+                self._start_periodic(compiled)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, *self._periodic.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
         await self.client.aclose()
         await self.mqtt.close()

@@ -129,6 +129,9 @@ class SubscriptionIndex:
     def get(self, tenant: str, subscription_id: str) -> Compiled | None:
         return self._all.get((tenant, subscription_id))
 
+    def all(self) -> list[Compiled]:
+        return list(self._all.values())
+
     def candidates(self, tenant: str, types: Iterable[str], attrs: Iterable[str]
                    ) -> list[Compiled]:
         keys: set[tuple[str, str]] = set()
@@ -203,13 +206,7 @@ def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str,
     notification = record["notification"]
     entity = change.entity if change.entity is not None else change.previous
     assert entity is not None
-    shown = notification.get("attributes")
-    pick, omit = notification.get("pick"), notification.get("omit")
-    view = View(format=_FORMATS.get(notification.get("format", "normalized"), NORMALIZED),
-                sys_attrs=bool(notification.get("sysAttrs")),
-                attrs=frozenset(shown) if shown else None, lang=record.get("lang"),
-                pick=dict.fromkeys(pick) if pick is not None else None,
-                omit=dict.fromkeys(omit) if omit else None)
+    view = notification_view(record)
     show_changes = bool(notification.get("showChanges"))
     if change.kind == "deleted":
         # A deleted entity is shown with every attribute set to NGSI-LD null.
@@ -235,6 +232,29 @@ def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str,
             "subscriptionId": record["id"], "notifiedAt": now, "data": [rendered],
             "triggerReason": sorted(compiled.triggers & triggers_of(
                 change, attrs, compiled.watched))[0]}
+
+
+def notification_view(record: Subscription) -> View:
+    """How a subscription wants entities shown in its notifications."""
+    notification = record["notification"]
+    shown = notification.get("attributes")
+    pick, omit = notification.get("pick"), notification.get("omit")
+    return View(format=_FORMATS.get(notification.get("format", "normalized"), NORMALIZED),
+                sys_attrs=bool(notification.get("sysAttrs")),
+                attrs=frozenset(shown) if shown else None, lang=record.get("lang"),
+                pick=dict.fromkeys(pick) if pick is not None else None,
+                omit=dict.fromkeys(omit) if omit else None)
+
+
+def periodic_body(compiled: Compiled, entities: list[Entity], now: str) -> dict[str, Any]:
+    """The Notification of a timeInterval subscription: every entity that matches now."""
+    view = notification_view(compiled.record)
+    data = [render_entity(e, compiled.terms, view) for e in entities
+            if (not compiled.selectors or any(s.accepts(e) for s in compiled.selectors))
+            and (compiled.predicate is None or compiled.predicate(e))]
+    return {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}", "type": "Notification",
+            "subscriptionId": compiled.record["id"], "notifiedAt": now, "data": data,
+            "triggerReason": "timeInterval"}
 
 
 def _nulled(entity: Entity, attrs: dict[str, list[Instance]], show_changes: bool) -> Entity:
