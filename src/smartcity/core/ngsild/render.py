@@ -153,6 +153,8 @@ def render_instance(instance: Instance, terms: TermMap, view: View) -> Any:
             body[key] = terms.compact(val)
         elif key == "objectType":
             body[key] = [terms.compact(t) for t in val] if len(val) > 1 else terms.compact(val[0])
+        elif key == "previousVocab":
+            body[key] = _compact_vocab(val, terms)
         elif key.startswith("previous") or key in RESERVED_MEMBERS:
             body[key] = val
         else:
