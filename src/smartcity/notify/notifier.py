@@ -14,6 +14,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import httpx
@@ -40,11 +41,22 @@ BATCH = 500
 
 
 class DeliveryLog(Protocol):
+    async def sending(self, tenant: str, subscription_id: str, at: str) -> None:
+        """Count one notification as it goes out."""
+
     async def delivered(self, tenant: str, subscription_id: str, ok: bool, at: str) -> None:
         """Record the outcome of one delivery in the subscription's status fields."""
 
 
 Send = Callable[[Subscription, dict[str, Any]], Awaitable[None]]
+
+
+_STATUS_FIELDS = frozenset({"timesSent", "timesFailed", "lastNotification", "lastSuccess",
+                            "lastFailure"})
+
+
+def _settings(record: Subscription) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in _STATUS_FIELDS}
 
 
 def notification_context(record: Subscription) -> Any:
@@ -84,7 +96,14 @@ class Notifier:
     # -- subscriptions ---------------------------------------------------------
     def subscription_changed(self, record: Subscription | None, tenant: str,
                              subscription_id: str) -> None:
-        self._stop_periodic((tenant, subscription_id))
+        key = (tenant, subscription_id)
+        before = self.index.get(tenant, subscription_id)
+        if record is not None and before is not None \
+                and _settings(before.record) == _settings(record):
+            # Only the delivery counters moved: no recompiling, and a running timer stays.
+            self.index.put(replace(before, record=record))
+            return
+        self._stop_periodic(key)
         if record is None:
             self.index.remove(tenant, subscription_id)
             return
@@ -125,6 +144,7 @@ class Notifier:
                 send = self.senders.get(record["notification"]["endpoint"]["uri"]
                                         .split(":", 1)[0].lower())
                 ok = send is not None
+                await self.log_delivery.sending(record["tenant"], record["id"], now)
                 if send is not None:
                     await send(record, body)
             except Exception as exc:
@@ -222,6 +242,7 @@ class Notifier:
         body = orjson.loads(entry.payload)
         scheme = record["notification"]["endpoint"]["uri"].split(":", 1)[0].lower()
         send = self.senders.get(scheme)
+        await self.log_delivery.sending(key[0], key[1], timestamp(self.clock.now()))
         ok = False
         for attempt in range(self.retries):
             if send is None:

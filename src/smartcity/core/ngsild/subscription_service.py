@@ -87,15 +87,23 @@ class SubscriptionService:
         del self._registry[(tenant, sub_id)]
         self._changed(None, tenant, sub_id)
 
+    async def sending(self, tenant: str, sub_id: str, at: str) -> None:
+        """Count a notification as sent (timesSent, lastNotification) as it goes out, so a
+        client that got it already sees it counted (clause 5.2.14)."""
+        record = self._registry.get((tenant, sub_id))
+        if record is not None:
+            await self.update(tenant, sub_id, {**record, "lastNotification": at,
+                                               "timesSent": record.get("timesSent", 0) + 1})
+
     async def delivered(self, tenant: str, sub_id: str, ok: bool, at: str) -> None:
-        """Count one delivery in the subscription's status fields (clause 5.2.14)."""
+        """Record how a sent notification ended: lastSuccess, or timesFailed and
+        lastFailure."""
         record = self._registry.get((tenant, sub_id))
         if record is None:
             return  # deleted while its notification was on the way
-        counter, moment = ("timesSent", "lastSuccess") if ok else ("timesFailed",
-                                                                     "lastFailure")
-        updated = {**record, "lastNotification": at, moment: at,
-                   counter: record.get(counter, 0) + 1}
-        if not ok:
-            updated["timesSent"] = record.get("timesSent", 0) + 1
+        if ok:
+            updated = {**record, "lastSuccess": at}
+        else:
+            updated = {**record, "lastFailure": at,
+                       "timesFailed": record.get("timesFailed", 0) + 1}
         await self.update(tenant, sub_id, updated)
