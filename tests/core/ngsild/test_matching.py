@@ -146,3 +146,13 @@ def test_a_deleted_entity_is_notified_with_every_attribute_null() -> None:
     assert body["data"][0] == {"id": "urn:ngsi-ld:Streetlight:1", "type": "Streetlight",
                                "deletedAt": NOW,
                                "power": {"type": "Property", "value": "urn:ngsi-ld:null"}}
+
+
+def test_dataset_ids_select_the_instances_a_notification_shows() -> None:
+    two = lamp(power="on")
+    two["attrs"][D + "power"].append({"type": "Property", "value": "off",
+                                      "datasetId": "urn:ngsi-ld:Dataset:backup"})
+    sub = subscription(datasetId=["urn:ngsi-ld:Dataset:backup"])
+    body = notified(index_of(sub), created(two))[0]
+    assert body["data"][0]["power"] == {"type": "Property", "value": "off",
+                                        "datasetId": "urn:ngsi-ld:Dataset:backup"}

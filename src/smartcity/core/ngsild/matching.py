@@ -239,11 +239,13 @@ def notification_view(record: Subscription) -> View:
     notification = record["notification"]
     shown = notification.get("attributes")
     pick, omit = notification.get("pick"), notification.get("omit")
+    datasets = record.get("datasetId")
     return View(format=_FORMATS.get(notification.get("format", "normalized"), NORMALIZED),
                 sys_attrs=bool(notification.get("sysAttrs")),
                 attrs=frozenset(shown) if shown else None, lang=record.get("lang"),
                 pick=dict.fromkeys(pick) if pick is not None else None,
-                omit=dict.fromkeys(omit) if omit else None)
+                omit=dict.fromkeys(omit) if omit else None,
+                dataset_ids=frozenset(datasets) if datasets else None)
 
 
 def periodic_body(compiled: Compiled, entities: list[Entity], now: str) -> dict[str, Any]:
