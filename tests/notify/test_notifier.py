@@ -146,3 +146,16 @@ def test_a_time_interval_subscription_is_told_every_interval(api: httpx.Client,
     for body in (first, second):
         assert [e["id"] for e in body["data"]] == ["urn:ngsi-ld:Streetlight:1"]
     assert first["id"] != second["id"]
+
+
+def test_a_notification_can_inline_the_linked_entity(api: httpx.Client,
+                                                     receiver: Receiver) -> None:
+    group = {"id": "urn:ngsi-ld:StreetlightGroup:k", "type": "StreetlightGroup",
+             "name": {"type": "Property", "value": "Kungsholmen"}}
+    assert api.post("/entities", json=group).status_code == 201
+    subscribe(api, receiver.url, notification={
+        "endpoint": {"uri": receiver.url}, "join": "inline", "joinLevel": 1})
+    member = {**lamp("on"), "refGroup": {"type": "Relationship", "object": group["id"]}}
+    assert api.post("/entities", json=member).status_code == 201
+    data = receiver.next()[1]["data"]
+    assert data[0]["refGroup"]["entity"]["name"]["value"] == "Kungsholmen"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -12,11 +11,9 @@ from starlette.responses import Response
 from smartcity.api.negotiation import GEO_JSON, JSON, JSON_LD, accepted, json_response
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.errors import BadRequestData, InvalidRequest, TooManyResults
-from smartcity.core.ngsild.linked import Fetch, resolve
-from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.projection import Projection, depth, parse_projection
 from smartcity.core.ngsild.query import split_list
-from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View, render_entity
+from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View
 
 FORMAT_OPTIONS = {"keyValues": KEY_VALUES, "simplified": KEY_VALUES, "concise": CONCISE,
                   "normalized": NORMALIZED}
@@ -83,37 +80,6 @@ def _expand_projection(projection: Projection, terms: TermMap) -> Projection:
     return {name if name in _ENTITY_MEMBERS else terms.expand(name):
             _expand_projection(sub, terms) if sub else None
             for name, sub in projection.items()}
-
-
-def _kept_along(view: View, path: tuple[str, ...]) -> bool:
-    """Whether every relationship on the path survives the projections on the way."""
-    for iri in path:
-        if not view.keeps(iri):
-            return False
-        view = view.linked(iri)
-    return True
-
-
-async def render_linked(entities: list[Entity], terms: TermMap, view: View,
-                        fetch: Fetch) -> list[dict[str, Any]]:
-    """Render entities, following relationships as far as the view's join asks."""
-    if not view.follows():
-        rendered = [render_entity(e, terms, view) for e in entities]
-        # A projection can leave nothing of an entity: such entities are not listed.
-        return [r for r in rendered if r] if view.pick is not None else rendered
-    reached = await resolve(entities, fetch, view.join_level)
-    if view.join == "inline":
-        linked = {i: e for i, (e, _) in reached.items()}
-        return [render_entity(e, terms, view, linked) for e in entities]
-    flat = [render_entity(e, terms, view) for e in entities]
-    for entity, path in reached.values():
-        if not _kept_along(view, path):
-            continue
-        linked_view = view
-        for iri in path:
-            linked_view = linked_view.linked(iri)
-        flat.append(render_entity(entity, terms, replace(linked_view, join=None)))
-    return flat
 
 
 def pagination(request: Request, default: int, maximum: int) -> tuple[int, int, bool]:

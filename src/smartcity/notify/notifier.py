@@ -23,10 +23,15 @@ import orjson
 from smartcity.core.clock import Clock, timestamp
 from smartcity.core.events import EntityChange
 from smartcity.core.ngsild.context import CORE_CONTEXT_URL
+from smartcity.core.ngsild.linked import render_linked
 from smartcity.core.ngsild.matching import (
     Compiled,
     SubscriptionIndex,
     compile_subscription,
+    matched,
+    notification_body,
+    notification_entity,
+    notification_view,
     outbox_entries,
     periodic_body,
 )
@@ -113,8 +118,25 @@ class Notifier:
         if record.get("timeInterval") and self._task is not None:
             self._start_periodic(compiled)
 
-    def outbox_for(self, changes: Sequence[EntityChange]) -> list[OutboxEntry]:
-        return outbox_entries(self.index, changes, lambda: timestamp(self.clock.now()))
+    async def outbox_for(self, changes: Sequence[EntityChange]) -> list[OutboxEntry]:
+        """The notifications changes call for; joins fetch the linked entities now, so
+        the notification tells the state of the moment of the change."""
+        now = timestamp(self.clock.now())
+        entries = []
+        for compiled, change, attrs in matched(self.index, changes, now):
+            notification = compiled.record["notification"]
+            data = None
+            if notification.get("join") in ("inline", "flat"):
+                view = replace(notification_view(compiled.record), join=notification["join"],
+                               join_level=int(notification.get("joinLevel") or 1))
+                entity = notification_entity(compiled, change, attrs)
+                data = await render_linked(
+                    [entity], compiled.terms, view,
+                    lambda ids, tenant=change.tenant: self.store.get_many(tenant, ids))
+            body = notification_body(compiled, change, attrs, now, data)
+            entries.append(OutboxEntry(change.tenant, compiled.record["id"],
+                                       orjson.dumps(body)))
+        return entries
 
     # -- timeInterval subscriptions -------------------------------------------------
     def _start_periodic(self, compiled: Compiled) -> None:

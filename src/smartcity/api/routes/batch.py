@@ -26,12 +26,12 @@ from smartcity.api.views import (
     entity_answer,
     entity_media,
     pagination,
-    render_linked,
     view_of,
 )
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.entities import BatchResult
 from smartcity.core.ngsild.errors import BadRequestData, NgsiLdError
+from smartcity.core.ngsild.linked import render_linked
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_entity_id, parse_entity
 from smartcity.core.ngsild.query import build_query

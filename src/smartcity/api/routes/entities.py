@@ -29,12 +29,11 @@ from smartcity.api.views import (
     entity_answer,
     entity_media,
     pagination,
-    render_linked,
     view_of,
 )
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.errors import BadRequestData, OperationNotSupported, ResourceNotFound
-from smartcity.core.ngsild.linked import Fetch
+from smartcity.core.ngsild.linked import Fetch, render_linked
 from smartcity.core.ngsild.model import VALUE_MEMBER
 from smartcity.core.ngsild.mutations import AttrOutcome
 from smartcity.core.ngsild.normalize import (

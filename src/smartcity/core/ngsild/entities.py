@@ -8,7 +8,7 @@ the valid items in one transaction and report the others one by one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,8 @@ class EntityService:
         self._tenants: set[str] = {DEFAULT_TENANT}
         # Set by the subscription matcher: the outbox entries a list of changes calls for,
         # and a wake-up for the notifier once they are committed.
-        self.notifications: Callable[[Sequence[EntityChange]], list[OutboxEntry]] | None = None
+        self.notifications: Callable[[Sequence[EntityChange]],
+                                     Awaitable[list[OutboxEntry]]] | None = None
         self.on_outbox: Callable[[], None] | None = None
         # Read-modify-write cycles of this process run one at a time, so concurrent
         # requests never race on an entity; the store's optimistic check (``expect``)
@@ -347,7 +348,7 @@ class EntityService:
             return
         events = [EntityChange(kind, tenant, (entity or previous or {})["id"], entity,
                                previous, now) for kind, entity, previous in changes]
-        outbox = self.notifications(events) if self.notifications is not None else ()
+        outbox = await self.notifications(events) if self.notifications is not None else ()
         await self.store.write(tenant, writes, outbox)
         if outbox and self.on_outbox is not None:
             self.on_outbox()

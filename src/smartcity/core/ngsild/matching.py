@@ -199,37 +199,46 @@ def matches(compiled: Compiled, change: EntityChange, attrs: dict[str, set[str]]
     return compiled.predicate is None or compiled.predicate(entity)
 
 
-def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str, set[str]],
-                      now: str) -> dict[str, Any]:
-    """The Notification (clause 5.3.1) a change sends to one subscription."""
-    record = compiled.record
-    notification = record["notification"]
+def notification_entity(compiled: Compiled, change: EntityChange,
+                        attrs: dict[str, set[str]]) -> Entity:
+    """The entity as a notification shows it: deleted attributes (or the whole deleted
+    entity) as NGSI-LD null, previous values when showChanges asks for them."""
+    notification = compiled.record["notification"]
     entity = change.entity if change.entity is not None else change.previous
     assert entity is not None
-    view = notification_view(record)
     show_changes = bool(notification.get("showChanges"))
     if change.kind == "deleted":
-        # A deleted entity is shown with every attribute set to NGSI-LD null.
-        entity = _nulled(entity, entity["attrs"], show_changes)
-    else:
-        gone = {iri: change.previous["attrs"][iri] for iri, fired in attrs.items()
-                if "attributeDeleted" in fired and change.previous is not None
-                and iri in change.previous["attrs"] and iri not in entity["attrs"]}
-        if show_changes and change.previous is not None:
-            entity = _with_previous(entity, change.previous)
-        if gone:
-            nulled = _nulled(entity, gone, show_changes)
-            entity = {**entity, "attrs": {**entity["attrs"], **nulled["attrs"]}}
-    rendered = render_entity(entity, compiled.terms, view)
+        return _nulled(entity, entity["attrs"], show_changes)
+    gone = {iri: change.previous["attrs"][iri] for iri, fired in attrs.items()
+            if "attributeDeleted" in fired and change.previous is not None
+            and iri in change.previous["attrs"] and iri not in entity["attrs"]}
+    if show_changes and change.previous is not None:
+        entity = _with_previous(entity, change.previous)
+    if gone:
+        nulled = _nulled(entity, gone, show_changes)
+        entity = {**entity, "attrs": {**entity["attrs"], **nulled["attrs"]}}
+    return entity
+
+
+def notification_body(compiled: Compiled, change: EntityChange, attrs: dict[str, set[str]],
+                      now: str, data: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The Notification (clause 5.3.1) a change sends to one subscription; ``data`` when
+    the caller rendered the entity itself (with linked entities)."""
+    record = compiled.record
+    entity = notification_entity(compiled, change, attrs)
+    view = notification_view(record)
+    if data is None:
+        data = [render_entity(entity, compiled.terms, view)]
+    first = data[0]
     if view.sys_attrs and view.format == KEY_VALUES:
         # System attributes are entity members, shown in keyValues too (clause 4.8).
-        rendered.update({k: entity[k] for k in ("createdAt", "modifiedAt") if k in entity})
+        first.update({k: entity[k] for k in ("createdAt", "modifiedAt") if k in entity})
     if change.kind == "deleted":
         # When it was deleted is part of the news, system attributes asked for or not.
-        rendered = {"id": rendered.get("id"), "type": rendered.get("type"),
-                    "deletedAt": change.at, **rendered}
+        data[0] = {"id": first.get("id"), "type": first.get("type"),
+                   "deletedAt": change.at, **first}
     return {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}", "type": "Notification",
-            "subscriptionId": record["id"], "notifiedAt": now, "data": [rendered],
+            "subscriptionId": record["id"], "notifiedAt": now, "data": data,
             "triggerReason": sorted(compiled.triggers & triggers_of(
                 change, attrs, compiled.watched))[0]}
 
@@ -297,22 +306,30 @@ def _with_previous(entity: Entity, previous: Entity) -> Entity:
     return {**entity, "attrs": attrs}
 
 
-def outbox_entries(index: SubscriptionIndex, changes: Sequence[EntityChange],
-                   now: Callable[[], str]) -> list[OutboxEntry]:
-    """The notifications a batch of committed-to-be changes calls for."""
-    entries: list[OutboxEntry] = []
+Match = tuple[Compiled, EntityChange, dict[str, set[str]]]
+
+
+def matched(index: SubscriptionIndex, changes: Sequence[EntityChange], now: str
+            ) -> list[Match]:
+    """Each (subscription, change) pair that calls for a notification, in order."""
+    found: list[Match] = []
     if not len(index):
-        return entries
-    moment = now()
+        return found
     for change in changes:
         entity = change.entity if change.entity is not None else change.previous
         if entity is None:
             continue
         attrs = attribute_changes(change)
-        types = entity["type"]
-        for compiled in index.candidates(change.tenant, types, attrs):
-            if matches(compiled, change, attrs, moment):
-                body = notification_body(compiled, change, attrs, moment)
-                entries.append(OutboxEntry(change.tenant, compiled.record["id"],
-                                           orjson.dumps(body)))
-    return entries
+        for compiled in index.candidates(change.tenant, entity["type"], attrs):
+            if matches(compiled, change, attrs, now):
+                found.append((compiled, change, attrs))
+    return found
+
+
+def outbox_entries(index: SubscriptionIndex, changes: Sequence[EntityChange],
+                   now: Callable[[], str]) -> list[OutboxEntry]:
+    """The notifications a batch of committed-to-be changes calls for (no joins)."""
+    moment = now()
+    return [OutboxEntry(change.tenant, compiled.record["id"],
+                        orjson.dumps(notification_body(compiled, change, attrs, moment)))
+            for compiled, change, attrs in matched(index, changes, moment)]
