@@ -156,3 +156,8 @@ def test_dataset_ids_select_the_instances_a_notification_shows() -> None:
     body = notified(index_of(sub), created(two))[0]
     assert body["data"][0]["power"] == {"type": "Property", "value": "off",
                                         "datasetId": "urn:ngsi-ld:Dataset:backup"}
+
+
+def test_q_may_be_percent_encoded_as_in_a_url() -> None:
+    index = index_of(subscription(q='power=="is%20on"'))
+    assert len(notified(index, created(lamp(power="is on")))) == 1

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -75,7 +76,8 @@ def compile_subscription(record: Subscription, terms: TermMap) -> Compiled:
         for s in record.get("entities") or ())
     checks: list[Predicate] = []
     if record.get("q"):
-        checks.append(compile_q(parse_q(record["q"]), terms.expand))
+        # Clients write q as they would in a URL, percent-encoding included (%20).
+        checks.append(compile_q(parse_q(unquote(record["q"])), terms.expand))
     if record.get("scopeQ"):
         scope = parse_scope_q(record["scopeQ"])
         checks.append(lambda entity: scope(entity.get("scope")))
