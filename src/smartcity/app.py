@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.platform = platform
         yield
         await platform.notifier.stop()
+        await platform.subscriptions.flush()
         # @context bookkeeping is saved in the background: let it land before closing.
         await asyncio.gather(*platform.background, return_exceptions=True)
         await platform.store.close()

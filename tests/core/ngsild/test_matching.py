@@ -161,3 +161,11 @@ def test_dataset_ids_select_the_instances_a_notification_shows() -> None:
 def test_q_may_be_percent_encoded_as_in_a_url() -> None:
     index = index_of(subscription(q='power=="is%20on"'))
     assert len(notified(index, created(lamp(power="is on")))) == 1
+
+
+def test_updates_of_unwatched_attributes_look_at_no_watching_subscription() -> None:
+    index = index_of(*[subscription(f"urn:s:{i}", watchedAttributes=[D + f"other{i}"])
+                       for i in range(50)])
+    assert index.candidates("", [D + "Streetlight"], [D + "power"]) == []
+    assert [c.record["id"] for c in index.candidates(
+        "", [D + "Streetlight"], [D + "other7"])] == ["urn:s:7"]

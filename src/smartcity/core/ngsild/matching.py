@@ -108,25 +108,39 @@ class SubscriptionIndex:
         self._all: dict[tuple[str, str], Compiled] = {}
         self._by_type: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
         self._by_attr: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        # Subscriptions with both types and watchedAttributes, by (tenant, type, attr):
+        # an update of other attributes never looks at them.
+        self._by_type_attr: dict[tuple[str, str, str], set[tuple[str, str]]] = \
+            defaultdict(set)
+        self._places: dict[tuple[str, str], list[set[tuple[str, str]]]] = {}
 
     def put(self, compiled: Compiled) -> None:
         self.remove(*compiled.key)
-        tenant = compiled.record["tenant"]
-        self._all[compiled.key] = compiled
-        if compiled.selectors:
-            for selector in compiled.selectors:
-                for type_iri in set().union(*selector.types):
-                    self._by_type[(tenant, type_iri)].add(compiled.key)
-        else:
-            for attr in compiled.watched or ():
-                self._by_attr[(tenant, attr)].add(compiled.key)
+        tenant, key = compiled.record["tenant"], compiled.key
+        self._all[key] = compiled
+        places: list[set[tuple[str, str]]] = []
+        types = {t for selector in compiled.selectors for t in set().union(*selector.types)}
+        # entityCreated/entityDeleted fire whatever attributes the entity has.
+        whole = compiled.watched is None or compiled.triggers & {"entityCreated",
+                                                                  "entityDeleted"}
+        for type_iri in types:
+            if whole:
+                places.append(self._by_type[(tenant, type_iri)])
+            else:
+                places.extend(self._by_type_attr[(tenant, type_iri, attr)]
+                              for attr in compiled.watched or ())
+        if not types:
+            places.extend(self._by_attr[(tenant, attr)] for attr in compiled.watched or ())
+        for place in places:
+            place.add(key)
+        self._places[key] = places
 
     def remove(self, tenant: str, subscription_id: str) -> None:
         key = (tenant, subscription_id)
         if self._all.pop(key, None) is None:
             return
-        for bucket in (*self._by_type.values(), *self._by_attr.values()):
-            bucket.discard(key)
+        for place in self._places.pop(key, ()):
+            place.discard(key)
 
     def get(self, tenant: str, subscription_id: str) -> Compiled | None:
         return self._all.get((tenant, subscription_id))
@@ -137,8 +151,11 @@ class SubscriptionIndex:
     def candidates(self, tenant: str, types: Iterable[str], attrs: Iterable[str]
                    ) -> list[Compiled]:
         keys: set[tuple[str, str]] = set()
+        attrs = list(attrs)
         for type_iri in types:
             keys |= self._by_type.get((tenant, type_iri), set())
+            for attr in attrs:
+                keys |= self._by_type_attr.get((tenant, type_iri, attr), set())
         for attr in attrs:
             keys |= self._by_attr.get((tenant, attr), set())
         return [self._all[k] for k in sorted(keys)]

@@ -7,7 +7,9 @@ writes through to the store and then tells the listeners.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from smartcity.core.clock import Clock, timestamp
 from smartcity.core.ngsild.errors import AlreadyExists, NonexistentTenant, ResourceNotFound
@@ -15,6 +17,7 @@ from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore
 from smartcity.core.ngsild.subscription_model import Subscription
 
 # Called with (record, tenant, id) after a change; record is None after a delete.
+SAVE_EVERY = 1.0  # seconds between stores of one subscription's delivery counters
 Listener = Callable[[Subscription | None, str, str], None]
 
 
@@ -24,6 +27,8 @@ class SubscriptionService:
         self.clock = clock
         self._registry: dict[tuple[str, str], Subscription] = {}
         self._listeners: list[Listener] = []
+        self._unsaved: set[tuple[str, str]] = set()
+        self._saved_at: dict[tuple[str, str], float] = {}
 
     def now(self) -> str:
         return timestamp(self.clock.now())
@@ -92,8 +97,8 @@ class SubscriptionService:
         client that got it already sees it counted (clause 5.2.14)."""
         record = self._registry.get((tenant, sub_id))
         if record is not None:
-            await self.update(tenant, sub_id, {**record, "lastNotification": at,
-                                               "timesSent": record.get("timesSent", 0) + 1})
+            await self._count(record, {"lastNotification": at,
+                                       "timesSent": record.get("timesSent", 0) + 1})
 
     async def delivered(self, tenant: str, sub_id: str, ok: bool, at: str) -> None:
         """Record how a sent notification ended: lastSuccess, or timesFailed and
@@ -101,9 +106,29 @@ class SubscriptionService:
         record = self._registry.get((tenant, sub_id))
         if record is None:
             return  # deleted while its notification was on the way
-        if ok:
-            updated = {**record, "lastSuccess": at}
-        else:
-            updated = {**record, "lastFailure": at,
-                       "timesFailed": record.get("timesFailed", 0) + 1}
-        await self.update(tenant, sub_id, updated)
+        await self._count(record, {"lastSuccess": at} if ok else {
+            "lastFailure": at, "timesFailed": record.get("timesFailed", 0) + 1})
+
+    async def _count(self, record: Subscription, counters: dict[str, Any]) -> None:
+        """Delivery counters change at once in memory and reach the store at most once a
+        second per subscription (and on flush): a write per notification would cost
+        more than the notification."""
+        key = (record["tenant"], record["id"])
+        updated = {**record, **counters}
+        self._registry[key] = updated
+        self._changed(updated, *key)
+        self._unsaved.add(key)
+        if time.monotonic() - self._saved_at.get(key, 0.0) >= SAVE_EVERY:
+            await self._save(key)
+
+    async def _save(self, key: tuple[str, str]) -> None:
+        self._unsaved.discard(key)
+        self._saved_at[key] = time.monotonic()
+        record = self._registry.get(key)
+        if record is not None:
+            await self.store.save_subscription(record)
+
+    async def flush(self) -> None:
+        """Store the delivery counters not saved yet (at shutdown)."""
+        for key in list(self._unsaved):
+            await self._save(key)
