@@ -243,6 +243,14 @@ class Notifier:
             self._in_flight[key] = task
             task.add_done_callback(lambda _, key=key: self._finished(key))
 
+    async def settle(self, tenant: str, subscription_id: str, wait: float = 0.5) -> None:
+        """Let a delivery under way for the subscription finish (for at most ``wait``
+        seconds), so its status fields are current when it is read."""
+        task = self._in_flight.get((tenant, subscription_id))
+        if task is not None:
+            with contextlib.suppress(Exception):  # a time-out or a failed delivery alike
+                await asyncio.wait_for(asyncio.shield(task), wait)
+
     def _finished(self, key: tuple[str, str]) -> None:
         self._in_flight.pop(key, None)
         self.wake()  # more may have queued up behind this subscription

@@ -106,6 +106,8 @@ async def retrieve_subscription(sub_id: str, request: Request) -> Response:
     context = link_context(request)
     terms = await compile_context(platform.compiler, context)
     service = platform.subscriptions
+    # A client that has just been notified sees that delivery counted.
+    await platform.notifier.settle(tenant, sub_id)
     record = await service.get(tenant, sub_id)
     body = render_subscription(record, terms, service.now(), "sysAttrs" in options)
     return json_response(body, media=media, context=context,
