@@ -68,3 +68,21 @@ def require_service(host: str, port: int, name: str) -> None:
         if os.environ.get("SMARTCITY_REQUIRE_SERVICES") == "1":
             pytest.fail(f"{name} is not reachable at {host}:{port}")
         pytest.skip(f"{name} is not running at {host}:{port}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[str]:
+    """One server per test module (64 KiB body limit, as ``settings``); the module's tests
+    keep apart by using fresh entity ids or tenants. Yields the NGSI-LD API base URL."""
+    db = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "city.db"
+    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url:
+        yield url + "/ngsi-ld/v1"
+
+
+@pytest.fixture
+def api(server: str) -> Iterator[httpx.Client]:
+    """A client of its own for each test: a failure cannot leak into the next test."""
+    # Plain HTTP on loopback: verify=False skips loading CA certificates (16 ms a client).
+    with httpx.Client(base_url=server, timeout=10, verify=False) as http:
+        yield http

@@ -10,35 +10,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from smartcity.config import Settings
-from tests.conftest import LiveServer
-
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
 NULL = "urn:ngsi-ld:null"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server shared by this module; tests keep apart by using fresh entity ids."""
-    db = Path(tmp_path_factory.mktemp("batch")) / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url:
-        yield url + "/ngsi-ld/v1"
-
-
-@pytest.fixture
-def api(server: str) -> Iterator[httpx.Client]:
-    # Plain HTTP on loopback: verify=False skips loading CA certificates (16 ms a client).
-    with httpx.Client(base_url=server, timeout=10, verify=False) as http:
-        yield http
 
 
 def new_id(kind: str = "ParkingSpot") -> str:

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-
-from smartcity.config import Settings
-from tests.conftest import LiveServer
 
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
@@ -30,20 +25,13 @@ TERMS = {"Lamp": EX + "Lamp", "Bench": EX + "Bench", "lux": EX + "lux",
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    db = Path(tmp_path_factory.mktemp("discovery")) / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url, \
-            httpx.Client(base_url=url + "/ngsi-ld/v1", timeout=10) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def context_url(api: httpx.Client) -> str:
+def context_url(server: str) -> str:
     """A @context hosted by the broker itself, defining the city terms."""
-    response = api.post("/jsonldContexts", content=json.dumps({"@context": TERMS}),
-                        headers=LD)
-    assert response.status_code == 201, response.text
-    return str(api.base_url.join(response.headers["Location"]))
+    with httpx.Client(base_url=server, timeout=10) as api:
+        response = api.post("/jsonldContexts", content=json.dumps({"@context": TERMS}),
+                            headers=LD)
+        assert response.status_code == 201, response.text
+        return str(api.base_url.join(response.headers["Location"]))
 
 
 @pytest.fixture

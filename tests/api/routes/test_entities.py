@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +18,6 @@ import httpx
 import pytest
 
 from smartcity.config import Settings
-from tests.conftest import LiveServer
 
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld"
@@ -32,22 +29,6 @@ EX = "https://example.org/city/"
 
 
 # --- fixtures and helpers ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server shared by this module (64 KiB body limit, as ``settings``)."""
-    db = Path(tmp_path_factory.mktemp("entities")) / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url:
-        yield url + "/ngsi-ld/v1"
-
-
-@pytest.fixture
-def api(server: str) -> Iterator[httpx.Client]:
-    """A client of its own for each test: a failure cannot leak into the next test."""
-    # Plain HTTP on loopback: verify=False skips loading CA certificates (16 ms a client).
-    with httpx.Client(base_url=server, timeout=10, verify=False) as http:
-        yield http
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from smartcity.config import Settings
 from smartcity.core.ngsild import purge as purge_module
-from tests.conftest import LiveServer
 
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
@@ -30,19 +26,12 @@ TERMS = {"Lamp": EX + "Lamp", "Bench": EX + "Bench", "lux": EX + "lux",
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    db = Path(tmp_path_factory.mktemp("purge")) / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url, \
-            httpx.Client(base_url=url + "/ngsi-ld/v1", timeout=10) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def context_url(api: httpx.Client) -> str:
-    response = api.post("/jsonldContexts", content=json.dumps({"@context": TERMS}),
-                        headers=LD)
-    assert response.status_code == 201, response.text
-    return str(api.base_url.join(response.headers["Location"]))
+def context_url(server: str) -> str:
+    with httpx.Client(base_url=server, timeout=10) as api:
+        response = api.post("/jsonldContexts", content=json.dumps({"@context": TERMS}),
+                            headers=LD)
+        assert response.status_code == 201, response.text
+        return str(api.base_url.join(response.headers["Location"]))
 
 
 @pytest.fixture

@@ -106,13 +106,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url + "/ngsi-ld/v1"
 
 
-@pytest.fixture
-def api(server: str) -> Iterator[httpx.Client]:
-    # Plain HTTP on loopback: verify=False skips loading CA certificates (16 ms a client).
-    with httpx.Client(base_url=server, timeout=10, verify=False) as http:
-        yield http
-
-
 def query(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:
     response = api.get("/entities", params={"limit": 100, **params})
     assert response.status_code == 200, response.text
