@@ -91,7 +91,7 @@ class EntityService:
         await self.require_tenant(tenant)
         entity = await self.store.get(tenant, entity_id)
         if entity is None or (types and not types.intersection(entity["type"])) \
-                or entity.get("expiresAt", "9") < self.now():
+                or ("expiresAt" in entity and entity["expiresAt"] < self.now()):
             raise ResourceNotFound(f"Entity {entity_id} does not exist")
         return entity
 
@@ -198,9 +198,8 @@ class EntityService:
             if result == stored:
                 return stored
             try:
-                await self._commit(tenant, [Write("replace", entity_id, result,
-                                                      expect=stored["modifiedAt"])],
-                                   [("updated", result, stored)], now)
+                write = Write("replace", entity_id, result, expect=stored["modifiedAt"])
+                await self._commit(tenant, [write], [("updated", result, stored)], now)
             except Conflict:
                 continue
             return result
