@@ -19,22 +19,19 @@ from smartcity.api.negotiation import (
     tenant_of,
 )
 from smartcity.api.platform import Platform, platform_of
-from smartcity.api.routes.entities import page_headers
+from smartcity.api.routes.entities import run_query
 from smartcity.api.views import (
     BATCH_QUERY_PARAMS,
     READ_OPTIONS,
     entity_answer,
     entity_media,
-    pagination,
     view_of,
 )
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.entities import BatchResult
 from smartcity.core.ngsild.errors import BadRequestData, NgsiLdError
-from smartcity.core.ngsild.linked import render_linked
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_entity_id, parse_entity
-from smartcity.core.ngsild.query import build_query
 
 router = APIRouter(prefix="/ngsi-ld/v1/entityOperations", tags=["batch"])
 # Members of a Query body that shape the answer rather than select entities.
@@ -170,13 +167,7 @@ async def batch_query(request: Request) -> Response:
     options = parse_options(request, READ_OPTIONS)
     shape = {**request.query_params, **{k: v for k, v in params.items() if k in VIEW_MEMBERS}}
     view = view_of(shape, terms, options)
-    offset, limit, count = pagination(request, platform.settings.default_limit,
-                                      platform.settings.max_limit)
-    query = build_query(params, terms, require_filter=True)
-    page = await platform.entities.query(tenant, query, offset, limit, count)
-    headers = page_headers(request, offset, limit, page, media)
-    rendered = await render_linked(page.entities, terms, view,
-                                   lambda ids: platform.store.get_many(tenant, ids))
+    rendered, headers = await run_query(request, platform, tenant, media, terms, params, view)
     context = body.context
     if media != JSON_LD and context is not None and not isinstance(context, str):
         # A plain JSON answer links its @context: an inline one gets a URL of its own.

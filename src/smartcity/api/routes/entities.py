@@ -45,6 +45,7 @@ from smartcity.core.ngsild.normalize import (
     parse_entity,
 )
 from smartcity.core.ngsild.query import build_query, split_list
+from smartcity.core.ngsild.render import View
 from smartcity.core.ngsild.storage import Page
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["entities"])
@@ -116,14 +117,23 @@ async def query_entities(request: Request) -> Response:
     terms, context = await _get_terms(platform, request)
     options = parse_options(request, READ_OPTIONS)
     view = view_of(request.query_params, terms, options)
+    rendered, headers = await run_query(request, platform, tenant, media, terms,
+                                        dict(request.query_params), view)
+    return entity_answer(request, rendered, media, context, headers)
+
+
+async def run_query(request: Request, platform: Platform, tenant: str, media: str,
+                    terms: TermMap, params: dict[str, Any], view: View
+                    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A page of a query, rendered, with its count and pagination headers (GET /entities
+    and POST /entityOperations/query alike)."""
     offset, limit, count = pagination(request, platform.settings.default_limit,
                                       platform.settings.max_limit)
-    params = dict(request.query_params)
     query = build_query(params, terms, require_filter=True)
     page = await platform.entities.query(tenant, query, offset, limit, count)
     headers = page_headers(request, offset, limit, page, media)
     rendered = await render_linked(page.entities, terms, view, _fetcher(platform, tenant))
-    return entity_answer(request, rendered, media, context, headers)
+    return rendered, headers
 
 
 def page_headers(request: Request, offset: int, limit: int, page: Page,
