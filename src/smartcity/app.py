@@ -26,6 +26,7 @@ from smartcity.api.routes import (
     landing,
     purge,
     subscriptions,
+    temporal,
 )
 from smartcity.config import Settings
 from smartcity.core.clock import SystemClock, timestamp
@@ -34,6 +35,7 @@ from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
 from smartcity.core.ngsild.subscription_service import SubscriptionService
+from smartcity.core.ngsild.temporal import TemporalService
 from smartcity.notify.notifier import Notifier
 from smartcity.store.sqlite import SqliteStore
 
@@ -129,6 +131,8 @@ def build_platform(settings: Settings) -> Platform:
     documents = ContextDocuments(fetch=fetch, lookup=registry.lookup, on_fetched=registry.cache)
     compiler = ContextCompiler(documents)
     entity_service = EntityService(store, clock=clock)
+    entity_service.keep_history = settings.history
+    temporal_service = TemporalService(store.history, clock, settings.temporal_page_size)
     subscription_service = SubscriptionService(store, clock)
     notifier = Notifier(store, clock, subscription_service, compiler.compile)
     # Writes record the notifications they call for; the notifier delivers them.
@@ -139,6 +143,7 @@ def build_platform(settings: Settings) -> Platform:
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,
+                    temporal=temporal_service,
                     background=background)
 
 
@@ -164,7 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,
                   description="NGSI-LD context broker and city platform")
     errors.install(app)
-    for module in (landing, purge, entities, batch, discovery, contexts, identity,
+    for module in (landing, purge, temporal, entities, batch, discovery, contexts, identity,
                    subscriptions):
         app.include_router(module.router)
     app.add_middleware(EdgeMiddleware)

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     max_limit: int = Field(1000, gt=0)
     fetch_contexts: bool = Field(True, description="fetch user @context URLs over HTTP")
     context_fetch_timeout: float = Field(3.0, gt=0)
+    history: bool = Field(True, description="record every attribute change as history")
+    temporal_page_size: int = Field(
+        10_000, gt=0, description="most attribute instances per entity in one temporal "
+        "answer; more are cut by time and the answer is partial (206, Content-Range)")
     log_level: str = "info"
 
 

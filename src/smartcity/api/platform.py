@@ -14,6 +14,7 @@ from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.storage import EntityStore
 from smartcity.core.ngsild.subscription_service import SubscriptionService
+from smartcity.core.ngsild.temporal import TemporalService
 from smartcity.notify.notifier import Notifier
 
 
@@ -26,6 +27,7 @@ class Platform:
     contexts: ContextRegistry
     subscriptions: SubscriptionService
     notifier: Notifier
+    temporal: TemporalService
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,11 @@ from smartcity.core.ngsild.errors import (
     Conflict,
     ResourceNotFound,
 )
+from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import GEO_PROPERTY, Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.store.sqlite_history import SqliteHistory
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -152,7 +154,21 @@ class SqliteStore:
             raise RuntimeError(f"{self.path} holds schema version {version}; this smartcity "
                                f"reads version {SCHEMA_VERSION}")
         self.db.executescript(SCHEMA)
+        self.history = SqliteHistory(self.db, self.transaction)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def transaction(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` in one write transaction; roll back on any error."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work()
+        except BaseException:
+            db.execute("ROLLBACK")
+            self.history.forget_cached()
+            raise
+        db.execute("COMMIT")
+        return result
 
     async def close(self) -> None:
         self.db.close()
@@ -282,18 +298,16 @@ class SqliteStore:
 
     # -- writes --------------------------------------------------------------
     async def write(self, tenant: str, writes: Sequence[Write],
-                    outbox: Sequence[OutboxEntry] = ()) -> None:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+                    outbox: Sequence[OutboxEntry] = (), history: History | None = None,
+                    now: int = 0) -> None:
+        def work() -> None:
             self._write(tenant, writes)
-            db.executemany("INSERT INTO outbox (tenant, subscription_id, payload) "
-                           "VALUES (?,?,?)",
-                           [(o.tenant, o.subscription_id, o.payload) for o in outbox])
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            self.db.executemany("INSERT INTO outbox (tenant, subscription_id, payload) "
+                                "VALUES (?,?,?)",
+                                [(o.tenant, o.subscription_id, o.payload) for o in outbox])
+            if history:
+                self.history.insert(tenant, history, now)
+        self.transaction(work)
 
     def _write(self, tenant: str, writes: Sequence[Write]) -> None:
         """Check every write against the rows as they stand, then apply the net result.

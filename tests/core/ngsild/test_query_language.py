@@ -374,6 +374,18 @@ def test_existence() -> None:
     assert not matches("count.unitCode", WEATHER)
 
 
+def test_negated_existence_holds_for_an_absent_attribute() -> None:
+    assert matches("!missing;temperature", WEATHER)
+    assert not matches("!temperature", WEATHER)
+    assert matches("!temperature|name", WEATHER)
+
+
+@pytest.mark.parametrize("q", ["!", "!temperature==1", "!rel{name}"])
+def test_negation_applies_to_a_plain_attribute_path_only(q: str) -> None:
+    with pytest.raises(BadRequestData):
+        parse_q(q)
+
+
 def test_attribute_without_value_exists_but_compares_false() -> None:
     ent = entity(a={"type": "Property"})
     assert matches("a", ent)

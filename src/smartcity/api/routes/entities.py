@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -65,9 +65,15 @@ def type_gate(request: Request, terms: TermMap) -> frozenset[str] | None:
 
 
 def check_attribute_path(attr: str, terms: TermMap) -> str:
-    """The expanded attribute named in a URL; scope and core members are not attributes."""
+    """The expanded attribute named in a URL; scope and core members are not attributes,
+    and a dot segment, however often percent-encoded, never names one."""
     if attr == "scope":
         raise BadRequestData("scope is an entity member, not an attribute")
+    decoded, previous = attr, None
+    while decoded != previous:
+        previous, decoded = decoded, unquote(decoded)
+    if decoded in (".", ".."):
+        raise BadRequestData(f"{attr!r} is a path segment, not an attribute name")
     return terms.expand(check_attribute_name(attr, terms))
 
 

@@ -23,6 +23,8 @@ from smartcity.core.ngsild.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
+from smartcity.core.ngsild.history import from_changes as history_of
+from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.linked import resolve
 from smartcity.core.ngsild.model import Entity, Instance
 from smartcity.core.ngsild.mutations import AttrOutcome
@@ -63,6 +65,8 @@ class EntityService:
         # requests never race on an entity; the store's optimistic check (``expect``)
         # still guards against other processes writing the same database.
         self._writing = asyncio.Lock()
+        # Every write adds the attribute instances it touched to the history.
+        self.keep_history = True
 
     async def require_tenant(self, tenant: str) -> None:
         """Operations other than creation need an existing tenant (clause 5.5.10)."""
@@ -348,7 +352,8 @@ class EntityService:
         events = [EntityChange(kind, tenant, (entity or previous or {})["id"], entity,
                                previous, now) for kind, entity, previous in changes]
         outbox = await self.notifications(events) if self.notifications is not None else ()
-        await self.store.write(tenant, writes, outbox)
+        history = history_of(changes, now) if self.keep_history else None
+        await self.store.write(tenant, writes, outbox, history, parse_instant(now))
         if outbox and self.on_outbox is not None:
             self.on_outbox()
         await self.bus.publish(events)

@@ -154,8 +154,10 @@ def _aliased(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_entity(payload: Any, terms: TermMap, *, require_id: bool = True,
-                 require_type: bool = True, for_update: bool = False) -> Entity:
-    """A whole entity (or, with ``for_update``, a fragment) from a request body."""
+                 require_type: bool = True, for_update: bool = False,
+                 temporal: bool = False) -> Entity:
+    """A whole entity (or, with ``for_update``, a fragment) from a request body; a
+    ``temporal`` representation may hold many instances per datasetId."""
     if not isinstance(payload, dict):
         raise InvalidRequest("An entity must be a JSON object")
     payload = _aliased(payload)
@@ -170,16 +172,34 @@ def parse_entity(payload: Any, terms: TermMap, *, require_id: bool = True,
         scope = payload["scope"]
         if for_update and scope in (None, NULL):
             entity["scope"] = None
+        elif temporal and (_is_instance_like(scope) or (
+                isinstance(scope, list) and scope
+                and all(_is_instance_like(s) for s in scope))):
+            entity["attrs"]["scope"] = _scope_instances(scope)
         elif scope is not None:
             entity["scope"] = check_scopes(scope)
     if "expiresAt" in payload:
         entity["expiresAt"] = check_datetime(payload["expiresAt"], "expiresAt")
-    entity["attrs"] = parse_attributes(payload, terms, for_update=for_update)
+    entity["attrs"].update(parse_attributes(payload, terms, for_update=for_update,
+                                            temporal=temporal))
     return entity
 
 
-def parse_attributes(payload: Any, terms: TermMap, *, for_update: bool = False
-                     ) -> dict[str, list[Instance]]:
+def _scope_instances(raw: Any) -> list[Instance]:
+    """The history of an entity's scope, given as Property instances (temporal form)."""
+    instances = []
+    for item in raw if isinstance(raw, list) else [raw]:
+        value = item.get("value")
+        instance: Instance = {"type": PROPERTY,
+                              "value": value if value == [] else check_scopes(value)}
+        if "observedAt" in item:
+            instance["observedAt"] = check_datetime(item["observedAt"], "observedAt")
+        instances.append(instance)
+    return instances
+
+
+def parse_attributes(payload: Any, terms: TermMap, *, for_update: bool = False,
+                     temporal: bool = False) -> dict[str, list[Instance]]:
     """The attributes of a body or fragment, by expanded name."""
     if not isinstance(payload, dict):
         raise BadRequestData("The body must be a JSON object")
@@ -189,13 +209,19 @@ def parse_attributes(payload: Any, terms: TermMap, *, for_update: bool = False
                 or name in _IGNORED_MEMBERS:
             continue
         iri = terms.expand(check_attribute_name(name, terms))
-        attrs[iri] = parse_attribute(raw, iri, terms, for_update=for_update)
+        attrs[iri] = parse_attribute(raw, iri, terms, for_update=for_update,
+                                     temporal=temporal)
     return attrs
 
 
-def parse_attribute(raw: Any, iri: str, terms: TermMap, *, for_update: bool = False
-                    ) -> list[Instance]:
-    """One attribute's instances (several when datasetIds are given)."""
+def parse_attribute(raw: Any, iri: str, terms: TermMap, *, for_update: bool = False,
+                    temporal: bool = False) -> list[Instance]:
+    """One attribute's instances (several when datasetIds are given, or any number in a
+    ``temporal`` representation)."""
+    if temporal and isinstance(raw, list):
+        if not raw:
+            raise BadRequestData(f"Attribute {terms.compact(iri)} has no instance")
+        return [parse_instance(i, iri, terms, temporal=True) for i in raw]
     if isinstance(raw, list) and raw and all(_is_instance_like(i) for i in raw):
         instances = [parse_instance(i, iri, terms, for_update=for_update) for i in raw]
         seen: set[str | None] = set()
@@ -206,7 +232,7 @@ def parse_attribute(raw: Any, iri: str, terms: TermMap, *, for_update: bool = Fa
                                      f"with datasetId {ds}")
             seen.add(ds)
         return instances
-    return [parse_instance(raw, iri, terms, for_update=for_update)]
+    return [parse_instance(raw, iri, terms, for_update=for_update, temporal=temporal)]
 
 
 def _is_instance_like(item: Any) -> bool:
@@ -232,8 +258,10 @@ def _is_null(value: Any) -> bool:
     return value is None or value == NULL
 
 
-def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = False) -> Instance:
-    """A single attribute instance, from normalized or concise form."""
+def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = False,
+                   temporal: bool = False) -> Instance:
+    """A single attribute instance, from normalized or concise form; in a ``temporal``
+    representation NGSI-LD null is a value (an attribute deleted at that time)."""
     name = terms.compact(iri)
     if not isinstance(raw, dict):
         if _is_null(raw):
@@ -264,8 +292,10 @@ def parse_instance(raw: Any, iri: str, terms: TermMap, *, for_update: bool = Fal
     if value is None:
         raise BadRequestData(f"{kind} {name}: '{member}' is JSON null; NGSI-LD null is "
                              f"'{NULL}'")
-    if _is_null(value) or (kind == LANGUAGE_PROPERTY and isinstance(value, dict)
-                           and value and all(_is_null(v) for v in value.values())):
+    if temporal and value == NULL:
+        instance[member] = value
+    elif _is_null(value) or (kind == LANGUAGE_PROPERTY and isinstance(value, dict)
+                             and value and all(_is_null(v) for v in value.values())):
         if not for_update:
             raise BadRequestData(f"{kind} {name} must not be null when it is created")
         instance[DELETE] = True

@@ -10,6 +10,7 @@ Accepted syntax (no whitespace outside quoted strings)::
     And       = Primary *(";" Primary)
     Primary   = "(" Or ")" / Term
     Term      = AttrPath [Operator Value]   ; no operator: the attribute exists
+              / "!" AttrPath                ; the attribute does not exist
     AttrPath  = Name *("." Name) *("[" Key *("." Key) "]")
     Operator  = "==" / "!=" / ">=" / ">" / "<=" / "<" / "~=" / "!~="
     Value     = Scalar / Scalar ".." Scalar / Scalar 1*("," Scalar)
@@ -162,11 +163,12 @@ class QExpr:
 
 @dataclass(frozen=True, slots=True)
 class Term(QExpr):
-    """``path`` alone (existence) or ``path op value``."""
+    """``path`` alone (existence, or with ``absent`` its absence) or ``path op value``."""
 
     path: AttrPath
     op: Op | None = None
     value: Value | None = None
+    absent: bool = False
 
     def attribute_names(self) -> set[str]:
         return {self.path.names[0]}
@@ -267,6 +269,12 @@ class _Parser:
         return expr
 
     def parse_term(self) -> Term:
+        if self.peek() == "!":
+            self.pos += 1
+            path = self.parse_path()
+            if path.linked is not None or not self.at_term_end():
+                raise self.fail("'!' only negates the existence of a plain attribute path")
+            return Term(path, absent=True)
         path = self.parse_path()
         if self.at_term_end():
             return Term(path)
@@ -640,6 +648,8 @@ def _compile_term(term: Term, expand: Callable[[str], str],
                 if isinstance(instance, dict) and (plain_path or resolve(instance) is not _MISSING):
                     return True
             return False
+        if term.absent:
+            return lambda entity: not exists(entity)
         return exists
 
     assert term.value is not None  # the parser pairs every operator with a value

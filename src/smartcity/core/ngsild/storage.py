@@ -13,6 +13,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from smartcity.core.ngsild.history import History
+from smartcity.core.ngsild.history_storage import HistoryStore
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 
@@ -72,13 +74,17 @@ class Page:
 
 
 class EntityStore(Protocol):
+    history: HistoryStore
+
     async def get(self, tenant: str, entity_id: str) -> Entity | None: ...
 
     async def get_many(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]: ...
 
     async def write(self, tenant: str, writes: Sequence[Write],
-                    outbox: Sequence[OutboxEntry] = ()) -> None:
-        """Apply all writes, and record the outbox entries, in one transaction; raise
+                    outbox: Sequence[OutboxEntry] = (), history: History | None = None,
+                    now: int = 0) -> None:
+        """Apply all writes, and record the outbox entries and the history (recorded at
+        ``now``, microseconds), in one transaction; raise
         AlreadyExists/Conflict/ResourceNotFound."""
 
     async def pending_notifications(self, limit: int) -> list[OutboxEntry]:

@@ -1,0 +1,264 @@
+"""The temporal service: the history of entities, written and read (clause 5.6.11-5.6.20,
+5.7.3, 5.7.4).
+
+Entities are selected by what they are (id, type, scope) and by their instances inside
+the time window (q and geo-queries hold when some in-window instance satisfies them);
+a selected entity shows all its in-window instances. A response carries at most
+``page_size`` instances per entity: the rest is cut by time, and the answer says which
+time range it covers (``Cut``), as the spec's Content-Range pagination asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from smartcity.core.clock import Clock, SystemClock
+from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
+from smartcity.core.ngsild.history import History, from_temporal, head
+from smartcity.core.ngsild.history_storage import (
+    Bucket,
+    Grid,
+    HeadSelection,
+    HistoryHead,
+    HistoryStore,
+    SeriesFilter,
+    StoredInstance,
+    Window,
+)
+from smartcity.core.ngsild.instants import EPOCH, MICRO
+from smartcity.core.ngsild.model import Entity, Instance
+from smartcity.core.ngsild.normalize import is_uri
+from smartcity.core.ngsild.query import EntityQuery
+from smartcity.core.ngsild.temporal_query import TemporalQuery
+
+INSTANCE_PREFIX = "urn:ngsi-ld:Instance:"
+Order = Literal["stored", "id", "id;desc"]
+
+
+@dataclass
+class TemporalEntity:
+    """One entity's answer: its instances (or aggregated periods) in the window, and the
+    attributes that pagination emptied."""
+
+    head: HistoryHead
+    instances: list[StoredInstance] = field(default_factory=list)
+    buckets: list[Bucket] = field(default_factory=list)
+    emptied: list[tuple[str, str, str]] = field(default_factory=list)  # attr, dataset, kind
+    nominal_end: int | None = None  # end of a whole-range (zero) aggregation period
+
+
+@dataclass(frozen=True)
+class Cut:
+    """The time range a truncated answer covers, as Content-Range states it."""
+
+    start: int
+    end: int
+    size: int | None  # lastN, or None for '*'
+
+
+@dataclass
+class TemporalPage:
+    entities: list[TemporalEntity]
+    total: int | None = None
+    more: bool = False
+    cut: Cut | None = None
+
+
+def instance_id(number: int) -> str:
+    return f"{INSTANCE_PREFIX}{number}"
+
+
+def instance_number(text: str) -> int | None:
+    """The stored number of an instanceId; None when this broker never gave it out."""
+    if text.startswith(INSTANCE_PREFIX) and text[len(INSTANCE_PREFIX):].isdigit():
+        return int(text[len(INSTANCE_PREFIX):])
+    return None
+
+
+def now_micros(clock: Clock) -> int:
+    return int((clock.now() - EPOCH) // MICRO)
+
+
+class TemporalService:
+    def __init__(self, store: HistoryStore, clock: Clock | None = None,
+                 page_size: int = 10_000) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.page_size = page_size
+
+    # -- provision -------------------------------------------------------------
+    async def upsert(self, tenant: str, entity: Entity) -> bool:
+        """Add a temporal representation; True when the entity had no history before.
+        An instance at the same time as a stored one of its series replaces it."""
+        now = now_micros(self.clock)
+        history = History([head(entity)], from_temporal(entity["id"], entity["attrs"], now))
+        return entity["id"] in await self.store.record(tenant, history, now)
+
+    async def append(self, tenant: str, entity_id: str,
+                     attrs: dict[str, list[Instance]]) -> None:
+        await self._head(tenant, entity_id)
+        now = now_micros(self.clock)
+        await self.store.record(tenant, History(instances=from_temporal(entity_id, attrs, now)),
+                                now)
+
+    async def delete(self, tenant: str, entity_id: str) -> None:
+        if not await self.store.delete_entity_history(tenant, entity_id):
+            raise ResourceNotFound(f"Entity {entity_id} has no temporal representation")
+
+    async def delete_attribute(self, tenant: str, entity_id: str, attr: str,
+                               dataset_id: str | None, delete_all: bool) -> None:
+        await self._head(tenant, entity_id)
+        dataset = None if delete_all else (dataset_id or "")
+        if not await self.store.delete_series(tenant, entity_id, attr, dataset):
+            raise ResourceNotFound(f"Entity {entity_id} has no such attribute history")
+
+    async def modify_instance(self, tenant: str, entity_id: str, attr: str, number: int,
+                              instance: Instance) -> None:
+        await self._head(tenant, entity_id)
+        now = now_micros(self.clock)
+        replacement = from_temporal(entity_id, {attr: [instance]}, now)[0]
+        if not await self.store.replace_instance(tenant, entity_id, attr, number,
+                                                 replacement, now):
+            raise ResourceNotFound(f"Attribute instance {instance_id(number)} does not exist")
+
+    async def delete_instance(self, tenant: str, entity_id: str, attr: str,
+                              number: int) -> None:
+        await self._head(tenant, entity_id)
+        if not await self.store.delete_instance(tenant, entity_id, attr, number):
+            raise ResourceNotFound(f"Attribute instance {instance_id(number)} does not exist")
+
+    async def _head(self, tenant: str, entity_id: str) -> HistoryHead:
+        heads = await self.store.heads(tenant, HeadSelection(ids=(entity_id,)))
+        if not heads:
+            raise ResourceNotFound(f"Entity {entity_id} has no temporal representation")
+        return heads[0]
+
+    # -- consumption -----------------------------------------------------------
+    async def retrieve(self, tenant: str, entity_id: str, temporal: TemporalQuery,
+                       series: SeriesFilter) -> tuple[TemporalEntity, Cut | None]:
+        entity_head = await self._head(tenant, entity_id)
+        if series.attrs is not None:
+            span = await self.store.span(tenant, [entity_id], SeriesFilter(series.attrs),
+                                         Window(temporal.window.timeproperty))
+            if not span:
+                raise ResourceNotFound(f"Entity {entity_id} has none of the attributes "
+                                       "asked for")
+        page = await self._answer(tenant, [entity_head], temporal, series)
+        return page.entities[0], page.cut
+
+    async def query(self, tenant: str, query: EntityQuery, temporal: TemporalQuery,
+                    series: SeriesFilter, offset: int, limit: int, count: bool,
+                    order: Order = "stored") -> TemporalPage:
+        heads = await self.store.heads(tenant, HeadSelection(query.selection.types,
+                                                             query.selection.ids))
+        ids = [h.entity_id for h in heads]
+        selecting = replace(temporal.window, last=None)
+        present = await self.store.span(tenant, ids, series, selecting)
+        heads = [h for h in heads if h.entity_id in present]
+        if query.predicate is not None:
+            loaded = await self.store.instances(tenant, [h.entity_id for h in heads],
+                                                SeriesFilter(datasets=series.datasets),
+                                                selecting)
+            heads = [h for h in heads
+                     if query.predicate(as_entity(h, loaded.get(h.entity_id, [])))]
+        if order != "stored":
+            heads.sort(key=lambda h: h.entity_id, reverse=order == "id;desc")
+        chosen = heads[offset:offset + limit]
+        page = await self._answer(tenant, chosen, temporal, series)
+        page.total = len(heads) if count else None
+        page.more = len(heads) > offset + limit
+        return page
+
+    async def _answer(self, tenant: str, heads: Sequence[HistoryHead],
+                      temporal: TemporalQuery, series: SeriesFilter) -> TemporalPage:
+        if not heads:
+            return TemporalPage([])
+        ids = [h.entity_id for h in heads]
+        if temporal.representation == "aggregatedValues":
+            return TemporalPage(await self._aggregated(tenant, heads, temporal, series))
+        window = temporal.window
+        if window.last is None:
+            # One instance past the cap is enough to know the answer is cut.
+            window = replace(window, first=self.page_size + 1)
+        loaded = await self.store.instances(tenant, ids, series, window)
+        entities = [TemporalEntity(h, loaded.get(h.entity_id, [])) for h in heads]
+        cut = None
+        for entity in entities:
+            if self._truncate(entity, descending=window.last is not None):
+                cut = self._cut(entities, temporal)
+        return TemporalPage(entities, cut=cut)
+
+    def _truncate(self, entity: TemporalEntity, *, descending: bool) -> bool:
+        """Keep at most page_size instances, cut by time across attributes; attributes
+        left empty are remembered so the answer still names them."""
+        if len(entity.instances) <= self.page_size:
+            return False
+        times = sorted((i.time for i in entity.instances), reverse=descending)
+        edge = times[self.page_size - 1]
+        kept = [i for i in entity.instances
+                if (i.time >= edge if descending else i.time <= edge)]
+        present = {(i.attr, i.dataset_id) for i in kept}
+        for inst in entity.instances:
+            key = (inst.attr, inst.dataset_id)
+            if key not in present:
+                present.add(key)
+                entity.emptied.append((*key, inst.body.get("type", "Property")))
+        entity.instances = kept
+        return True
+
+    @staticmethod
+    def _cut(entities: Sequence[TemporalEntity], temporal: TemporalQuery) -> Cut:
+        times = [i.time for e in entities for i in e.instances]
+        least, most = (min(times), max(times)) if times else (0, 0)
+        last = temporal.window.last
+        if last is None:
+            start = temporal.time_at if temporal.timerel in ("after", "between") else least
+            return Cut(start if start is not None else least, most, None)
+        if temporal.timerel == "before":
+            start = temporal.time_at
+        elif temporal.timerel == "between":
+            start = temporal.end_time_at
+        else:
+            start = most
+        return Cut(start if start is not None else most, least, last)
+
+    async def _aggregated(self, tenant: str, heads: Sequence[HistoryHead],
+                          temporal: TemporalQuery, series: SeriesFilter
+                          ) -> list[TemporalEntity]:
+        """Periods start at timeAt when the window has a start, else at the entity's first
+        instance; they run to the window's end, else past its last instance."""
+        window = replace(temporal.window, last=None)
+        spans = await self.store.span(tenant, [h.entity_id for h in heads], series, window)
+        grids: dict[str, Grid] = {}
+        nominal: dict[str, int] = {}
+        for entity_id, (first, last) in spans.items():
+            start = window.start if window.start is not None else first
+            end = window.end if window.end is not None else last + 1
+            grids[entity_id] = Grid(start, end, temporal.period)
+            nominal[entity_id] = window.end if window.end is not None else last
+        buckets = await self.store.aggregates(tenant, grids, series, window, temporal.methods)
+        return [TemporalEntity(h, buckets=buckets.get(h.entity_id, []),
+                               nominal_end=nominal.get(h.entity_id)) for h in heads]
+
+
+def as_entity(entity_head: HistoryHead, instances: Sequence[StoredInstance]) -> Entity:
+    """An entity whose attributes hold every given instance, for q and geo-queries."""
+    attrs: dict[str, list[Instance]] = {}
+    for inst in instances:
+        attrs.setdefault(inst.attr, []).append(inst.body)
+    entity: Entity = {"id": entity_head.entity_id, "type": list(entity_head.types),
+                      "attrs": attrs}
+    # The scopes held in the window, else the entity's current scope.
+    scopes = [s for i in attrs.pop("scope", ()) for s in i.get("value") or ()]
+    if scopes or entity_head.scope is not None:
+        entity["scope"] = scopes or list(entity_head.scope or ())
+    return entity
+
+
+def check_instance_id(text: str) -> int | None:
+    """The number of an instanceId given in a path; BadRequestData when it is no URI."""
+    if not is_uri(text):
+        raise BadRequestData(f"instanceId must be a URI: {text!r}")
+    return instance_number(text)
