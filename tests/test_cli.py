@@ -38,6 +38,9 @@ def test_serve_with_a_missing_config_file_exits_with_a_message(tmp_path: Path) -
     ("broken.json", "{port: 1}"),
     ("unknown.toml", 'colour = "red"'),
     ("negative.toml", "port = -1"),
+    ("retention.toml", '[[retention]]\ntype = "Meter"\nraw = "30 days"'),
+    ("period.toml", '[[retention]]\nraw = "P30D"\naggregate = "PT1X"'),
+    ("months.toml", '[[retention]]\nraw = "P30D"\naggregate = "P1M"'),
 ])
 def test_serve_with_an_invalid_config_file_exits_with_a_message(
         tmp_path: Path, name: str, content: str) -> None:

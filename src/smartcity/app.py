@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,14 +33,17 @@ from smartcity.config import Settings
 from smartcity.core.clock import SystemClock, timestamp
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments, Fetch
 from smartcity.core.ngsild.context_registry import ContextRegistry
+from smartcity.core.ngsild.durations import parse_duration
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
+from smartcity.core.ngsild.retention import Retention, RetentionRule
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
 from smartcity.notify.notifier import Notifier
 from smartcity.store.sqlite import SqliteStore
 
 MAX_CONTEXT_BYTES = 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 def context_fetcher(timeout: float) -> Fetch:
@@ -132,7 +136,8 @@ def build_platform(settings: Settings) -> Platform:
     compiler = ContextCompiler(documents)
     entity_service = EntityService(store, clock=clock)
     entity_service.keep_history = settings.history
-    temporal_service = TemporalService(store.history, clock, settings.temporal_page_size)
+    temporal_service = TemporalService(store.history, clock, settings.temporal_page_size,
+                                       entity_service)
     subscription_service = SubscriptionService(store, clock)
     notifier = Notifier(store, clock, subscription_service, compiler.compile)
     # Writes record the notifications they call for; the notifier delivers them.
@@ -147,6 +152,31 @@ def build_platform(settings: Settings) -> Platform:
                     background=background)
 
 
+def retention_rules(settings: Settings, expand: Callable[[str], str]) -> list[RetentionRule]:
+    """The configured retention rules, with names expanded by the core @context."""
+    return [RetentionRule(
+        raw=parse_duration(r.raw),
+        types=(expand(r.type),) if r.type else None,
+        attr=expand(r.attribute) if r.attribute else None,
+        aggregate=parse_duration(r.aggregate) if r.aggregate else None,
+        keep_aggregates=parse_duration(r.keep_aggregates) if r.keep_aggregates else None)
+        for r in settings.retention]
+
+
+async def keep_retention(platform: Platform, settings: Settings) -> None:
+    """Apply the retention rules at start and then every ``retention_interval``."""
+    rules = retention_rules(settings, platform.compiler.core.expand)
+    if not rules:
+        return
+    job = Retention(platform.temporal.store, platform.entities.clock, rules)
+    while True:
+        try:
+            await job.run()
+        except Exception:
+            log.exception("retention run failed; the next run tries again")
+        await asyncio.sleep(settings.retention_interval)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -158,8 +188,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for record in platform.subscriptions.records():
             platform.notifier.subscription_changed(record, record["tenant"], record["id"])
         platform.notifier.start()
+        retention = asyncio.create_task(keep_retention(platform, settings))
         app.state.platform = platform
         yield
+        retention.cancel()
+        await asyncio.gather(retention, return_exceptions=True)
         await platform.notifier.stop()
         await platform.subscriptions.flush()
         # @context bookkeeping is saved in the background: let it land before closing.

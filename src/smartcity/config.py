@@ -7,8 +7,41 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartcity.core.ngsild.durations import parse_duration
+from smartcity.core.ngsild.errors import BadRequestData
+
+
+class RetentionSetting(BaseModel):
+    """One retention rule of the config file (ISO 8601 durations)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str | None = Field(None, description="entity type (short name or IRI); all if unset")
+    attribute: str | None = Field(None, description="attribute; all if unset")
+    raw: str = Field(description="how long raw instances stay, e.g. P30D")
+    aggregate: str | None = Field(None, description="period they are then kept as, e.g. PT1H")
+    keep_aggregates: str | None = Field(None, description="how long aggregates stay; "
+                                        "forever if unset")
+
+    @field_validator("raw", "aggregate", "keep_aggregates")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_duration(value)
+            except BadRequestData as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("aggregate")
+    @classmethod
+    def _fixed_period(cls, value: str | None) -> str | None:
+        if value is not None and (parse_duration(value).months or parse_duration(value).zero):
+            raise ValueError("aggregate must be a fixed, non-zero period such as PT1H or P1D")
+        return value
 
 
 class Settings(BaseSettings):
@@ -26,6 +59,9 @@ class Settings(BaseSettings):
     temporal_page_size: int = Field(
         10_000, gt=0, description="most attribute instances per entity in one temporal "
         "answer; more are cut by time and the answer is partial (206, Content-Range)")
+    retention: tuple[RetentionSetting, ...] = ()
+    retention_interval: float = Field(3600.0, gt=0, description="seconds between retention "
+                                      "runs")
     log_level: str = "info"
 
 

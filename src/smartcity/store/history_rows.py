@@ -2,7 +2,9 @@
 
 Most city history is a numeric Property observed at a time; such an instance is stored
 as its number alone (``rest`` is None) and rebuilt from the row's time. Anything else
-keeps the members the columns cannot carry as JSON. Integers stay integers.
+is kept whole as JSON, with its number (a boolean as 1 or 0) also in ``num`` for
+aggregation.
+Integers stay integers.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from typing import Any
 
 import orjson
 
+from smartcity.core.ngsild.history import NOT_KEPT
 from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Instance
 
 _INT64 = 2**63
+# The members of an instance that the row's number and time give back alone.
+_PLAIN = frozenset({"type", "value", "observedAt", "createdAt", "modifiedAt"})
 
 
 def numeric(value: Any) -> bool:
@@ -23,20 +28,25 @@ def numeric(value: Any) -> bool:
 
 
 def encode(time: int, body: Instance) -> tuple[int | float | None, bytes | None]:
-    """(num, rest) of an instance body."""
-    if body.get("type", "Property") != "Property" or not numeric(body.get("value")):
+    """(num, rest) of an instance body. ``rest`` is the body as given (its system
+    members and datasetId are dropped when read back: cheaper than on every write)."""
+    value = body.get("value")
+    if body.get("type", "Property") != "Property":
         return None, orjson.dumps(body)
-    if len(body) == 3 and body.get("observedAt") == format_instant(time) \
+    if isinstance(value, bool):  # aggregates count true as 1 and false as 0
+        return int(value), orjson.dumps(body)
+    if not numeric(value):
+        return None, orjson.dumps(body)
+    if body.keys() <= _PLAIN and body.get("observedAt") == format_instant(time) \
             and "type" in body:
-        return body["value"], None
-    rest = {k: v for k, v in body.items() if k != "value"}
-    return body["value"], orjson.dumps(rest)
+        return value, None
+    return value, orjson.dumps(body)
 
 
 def decode(time: int, num: int | float | None, rest: bytes | None) -> Instance:
     if rest is None:
         return {"type": "Property", "value": num, "observedAt": format_instant(time)}
     body: Instance = orjson.loads(rest)
-    if num is not None:
-        body["value"] = num
+    for member in NOT_KEPT & body.keys():
+        del body[member]
     return body

@@ -28,6 +28,7 @@ from smartcity.core.ngsild.model import GEO_PROPERTY, Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.sqlite_history import SqliteHistory
+from smartcity.store.sqlite_readers import Readers
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -154,7 +155,10 @@ class SqliteStore:
             raise RuntimeError(f"{self.path} holds schema version {version}; this smartcity "
                                f"reads version {SCHEMA_VERSION}")
         self.db.executescript(SCHEMA)
-        self.history = SqliteHistory(self.db, self.transaction)
+        # Long history scans run on reader threads; an in-memory database has no second
+        # connection that could see it.
+        self.readers = Readers(self.path) if self.path != ":memory:" else None
+        self.history = SqliteHistory(self.db, self.transaction, self.readers)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def transaction(self, work: Callable[[], Any]) -> Any:
@@ -171,6 +175,8 @@ class SqliteStore:
         return result
 
     async def close(self) -> None:
+        if self.readers is not None:
+            self.readers.close()
         self.db.close()
 
     # -- reads ---------------------------------------------------------------

@@ -28,6 +28,7 @@ from smartcity.core.ngsild.history_storage import (
     Window,
 )
 from smartcity.store.history_rows import decode, encode
+from smartcity.store.sqlite_readers import Readers
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history_entities (
@@ -48,6 +49,11 @@ CREATE TABLE IF NOT EXISTS history (
     num, rest BLOB, created INTEGER NOT NULL, modified INTEGER, deleted INTEGER,
     PRIMARY KEY (sid, t)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_rollups (
+    sid INTEGER NOT NULL, start INTEGER NOT NULL, period INTEGER NOT NULL,
+    total INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL, min, max, squares REAL,
+    PRIMARY KEY (sid, start)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)
     WITHOUT ROWID;
 """
@@ -55,27 +61,57 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 # The column each time property is read from; fixed names, never client text.
 _TIME_COLUMN = {"observedAt": "t", "createdAt": "created",
                 "modifiedAt": "coalesce(modified, created)", "deletedAt": "deleted"}
-# Numbers aggregate as they are and booleans as 1 or 0; min and max also order strings
-# (and so DateTimes). coalesce() stops at the number: JSON is read only when needed.
-_NUMBER = ("coalesce(num, CASE json_type(rest, '$.value') WHEN 'true' THEN 1 "
-           "WHEN 'false' THEN 0 END)")
+# Numbers (and booleans, stored as 1 or 0) aggregate from ``num``; min and max also order
+# strings (and so DateTimes). coalesce() stops at the number: JSON is read only when needed.
+_NUMBER = "num"
 _ANY = ("coalesce(num, json_extract(rest, '$.value'), json_extract(rest, '$.object'), "
         "json_extract(rest, '$.vocab'))")
-_MEASURES = (f"count(*), count({_NUMBER}), sum({_NUMBER}), min({_ANY}), max({_ANY}), "
-             f"sum({_NUMBER} * {_NUMBER})")
 _DISTINCT = (f"count(DISTINCT coalesce({_ANY}, json_extract(rest, '$.languageMap'), "
              "json_extract(rest, '$.valueList'), json_extract(rest, '$.objectList'), "
              "json_extract(rest, '$.json')))")
+# What SQLite computes per period, and which of it each method needs: only that is
+# asked for, since every extra aggregate costs on every row scanned.
+_MEASURE_SQL = {"total": "count(*)", "count": f"count({_NUMBER})", "sum": f"sum({_NUMBER})",
+                "min": f"min({_ANY})", "max": f"max({_ANY})",
+                "squares": f"sum({_NUMBER} * {_NUMBER})", "distinct": _DISTINCT}
+_NEEDS = {"totalCount": ("total",), "distinctCount": ("distinct",), "sum": ("count", "sum"),
+          "avg": ("count", "sum"), "min": ("min",), "max": ("max",),
+          "sumsq": ("count", "squares"), "stddev": ("count", "sum", "squares")}
+# Raw instances into epoch-aligned periods; a period already folded (the cut fell inside
+# it last time) takes in the rest.
+_FOLD = """
+INSERT INTO history_rollups (sid, start, period, total, count, sum, min, max, squares)
+SELECT sid, (t / ?) * ?, ?1, count(*), count(num), sum(num), min(num), max(num),
+       sum(num * num)
+FROM history WHERE sid = ?3 AND t < ?4 GROUP BY 2
+ON CONFLICT (sid, start) DO UPDATE SET total = total + excluded.total,
+    count = count + excluded.count, sum = coalesce(sum, 0) + coalesce(excluded.sum, 0),
+    min = min(coalesce(min, excluded.min), coalesce(excluded.min, min)),
+    max = max(coalesce(max, excluded.max), coalesce(excluded.max, max)),
+    squares = coalesce(squares, 0) + coalesce(excluded.squares, 0)
+"""
+# Up to this many periods a series is read one range scan per period; beyond, one
+# grouped scan (which sorts its rows, so costs more per row).
+_SCANS_PER_SERIES = 2000
 
 Head = tuple[int, tuple[str, ...], tuple[str, ...] | None]
+SeriesKey = tuple[int, str, str, str]  # sid, entity id, attribute, dataset
+# Cached series keys kept in memory before the caches start again (about 200 bytes each).
+_CACHE_LIMIT = 1_000_000
+
+
+def _scope(entity: HistoryEntity) -> bytes | None:
+    return orjson.dumps(entity.scope) if entity.scope is not None else None
 
 
 class SqliteHistory:
     """HistoryStore over the connection of a SqliteStore (which owns transactions)."""
 
     def __init__(self, db: sqlite3.Connection,
-                 transaction: Callable[[Callable[[], Any]], Any]) -> None:
+                 transaction: Callable[[Callable[[], Any]], Any],
+                 readers: Readers | None = None) -> None:
         self.db = db
+        self.readers = readers
         self._transaction = transaction
         db.executescript(SCHEMA)
         self._heads: dict[tuple[str, str], Head] = {}
@@ -88,24 +124,26 @@ class SqliteHistory:
 
     # -- writes (inside the caller's transaction) -----------------------------
     def insert(self, tenant: str, history: History, now: int) -> set[str]:
-        """Add history rows; the ids of entities new to the history."""
-        created = {e.entity_id for e in history.entities if self._head(tenant, e.entity_id)
-                   is None}
-        for entity in history.entities:
-            self._register(tenant, entity, now)
-        for inst in history.instances:
-            if self._head(tenant, inst.entity_id) is None:
-                created.add(inst.entity_id)
-                self._register(tenant, HistoryEntity(inst.entity_id, ()), now)
+        """Add history rows; the ids of entities new to the history.
+
+        Entities and series new to the history are found and added in bulk, so a batch
+        costs a few statements whatever its size.
+        """
+        if len(self._sids) > _CACHE_LIMIT:
+            self.forget_cached()
+        entities = {e.entity_id: e for e in history.entities}
+        for entity_id in {i.entity_id for i in history.instances} - entities.keys():
+            entities[entity_id] = HistoryEntity(entity_id, ())
+        created = self._register(tenant, list(entities.values()), now)
         if not history.instances:
             return created
+        sids = self._series_for(tenant, history.instances)
         first = self._take_ids(len(history.instances))
         rows = []
-        for offset, inst in enumerate(history.instances):
+        for offset, (inst, sid) in enumerate(zip(history.instances, sids, strict=True)):
             num, rest = encode(inst.time, inst.body)
             deleted = inst.time if "deletedAt" in inst.body else None
-            rows.append((self._sid(tenant, inst), inst.time, first + offset, num, rest, now,
-                         deleted))
+            rows.append((sid, inst.time, first + offset, num, rest, now, deleted))
         self.db.executemany("INSERT OR REPLACE INTO history (sid, t, iid, num, rest, created, "
                             "deleted) VALUES (?,?,?,?,?,?,?)", rows)
         return created
@@ -119,54 +157,75 @@ class SqliteHistory:
 
     def _head(self, tenant: str, entity_id: str) -> Head | None:
         key = (tenant, entity_id)
-        head = self._heads.get(key)
-        if head is None:
-            row = self.db.execute("SELECT pk, types, scope FROM history_entities "
-                                  "WHERE tenant=? AND id=?", key).fetchone()
-            if row is None:
-                return None
-            head = (row[0], tuple(orjson.loads(row[1])),
-                    tuple(orjson.loads(row[2])) if row[2] is not None else None)
-            self._heads[key] = head
-        return head
+        if key not in self._heads:
+            self._load_heads(tenant, [entity_id])
+        return self._heads.get(key)
 
-    def _register(self, tenant: str, entity: HistoryEntity, now: int) -> None:
-        head = self._head(tenant, entity.entity_id)
-        if head is not None and (head[1], head[2]) == (entity.types, entity.scope):
-            return
-        if head is not None and not entity.types:
-            return  # an instance of a known entity: nothing to change
+    def _load_heads(self, tenant: str, entity_ids: Sequence[str]) -> None:
+        for start in range(0, len(entity_ids), 500):
+            chunk = entity_ids[start:start + 500]
+            for entity_id, pk, types, scope in self.db.execute(
+                    "SELECT id, pk, types, scope FROM history_entities WHERE tenant=? AND "
+                    f"id IN ({','.join('?' * len(chunk))})", (tenant, *chunk)):
+                self._heads[(tenant, entity_id)] = (
+                    pk, tuple(orjson.loads(types)),
+                    tuple(orjson.loads(scope)) if scope is not None else None)
+
+    def _register(self, tenant: str, entities: list[HistoryEntity], now: int) -> set[str]:
+        """Add entities new to the history, update changed types or scope; the new ids."""
+        self._load_heads(tenant, [e.entity_id for e in entities
+                                  if (tenant, e.entity_id) not in self._heads])
         db = self.db
-        scope = orjson.dumps(entity.scope) if entity.scope is not None else None
-        if head is None:
-            pk = db.execute("INSERT INTO history_entities (tenant, id, types, scope, created) "
-                            "VALUES (?,?,?,?,?)", (tenant, entity.entity_id,
-                                                   orjson.dumps(entity.types), scope,
-                                                   now)).lastrowid
-            assert pk is not None
-        else:
-            pk = head[0]
-            db.execute("UPDATE history_entities SET types=?, scope=? WHERE pk=?",
-                       (orjson.dumps(entity.types), scope, pk))
-            db.execute("DELETE FROM history_types WHERE tenant=? AND entity=?", (tenant, pk))
-        db.executemany("INSERT OR IGNORE INTO history_types VALUES (?,?,?)",
-                       [(tenant, t, pk) for t in entity.types])
-        self._heads[(tenant, entity.entity_id)] = (pk, entity.types, entity.scope)
+        fresh: list[HistoryEntity] = []
+        for entity in entities:
+            head = self._heads.get((tenant, entity.entity_id))
+            if head is None:
+                fresh.append(entity)
+            elif entity.types and (not set(entity.types) <= set(head[1])
+                                   or head[2] != entity.scope):
+                # An entity keeps, in its history, every type it ever had.
+                types = tuple(dict.fromkeys((*head[1], *entity.types)))
+                db.execute("UPDATE history_entities SET types=?, scope=? WHERE pk=?",
+                           (orjson.dumps(types), _scope(entity), head[0]))
+                self._add_types(tenant, head[0], types)
+                self._heads[(tenant, entity.entity_id)] = (head[0], types, entity.scope)
+        if not fresh:
+            return set()
+        first = db.execute("SELECT coalesce(max(pk), 0) + 1 FROM history_entities").fetchone()[0]
+        db.executemany("INSERT INTO history_entities (pk, tenant, id, types, scope, created) "
+                       "VALUES (?,?,?,?,?,?)",
+                       [(first + n, tenant, e.entity_id, orjson.dumps(e.types), _scope(e), now)
+                        for n, e in enumerate(fresh)])
+        for n, entity in enumerate(fresh):
+            self._add_types(tenant, first + n, entity.types)
+            self._heads[(tenant, entity.entity_id)] = (first + n, entity.types, entity.scope)
+        return {e.entity_id for e in fresh}
 
-    def _sid(self, tenant: str, inst: HistoryInstance) -> int:
-        head = self._head(tenant, inst.entity_id)
-        assert head is not None
-        key = (head[0], inst.attr, inst.dataset_id)
-        sid = self._sids.get(key)
-        if sid is None:
-            row = self.db.execute("SELECT sid FROM history_series WHERE entity=? AND attr=? "
-                                  "AND dataset=?", key).fetchone()
-            sid = row[0] if row else self.db.execute(
-                "INSERT INTO history_series (entity, attr, dataset) VALUES (?,?,?)",
-                key).lastrowid
-            assert sid is not None
-            self._sids[key] = sid
-        return sid
+    def _add_types(self, tenant: str, pk: int, types: tuple[str, ...]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO history_types VALUES (?,?,?)",
+                            [(tenant, t, pk) for t in types])
+
+    def _series_for(self, tenant: str, instances: Sequence[HistoryInstance]) -> list[int]:
+        """The sid of each instance's series, adding the series that are new."""
+        keys = [(self._heads[(tenant, i.entity_id)][0], i.attr, i.dataset_id)
+                for i in instances]
+        missing = {k for k in keys if k not in self._sids}
+        if missing:
+            pks = list({k[0] for k in missing})
+            for start in range(0, len(pks), 500):
+                chunk = pks[start:start + 500]
+                for sid, *key in self.db.execute(
+                        "SELECT sid, entity, attr, dataset FROM history_series WHERE entity "
+                        f"IN ({','.join('?' * len(chunk))})", chunk):
+                    self._sids[(key[0], key[1], key[2])] = sid
+            new = sorted(k for k in missing if k not in self._sids)
+            if new:
+                first = self.db.execute(
+                    "SELECT coalesce(max(sid), 0) + 1 FROM history_series").fetchone()[0]
+                self.db.executemany("INSERT INTO history_series VALUES (?,?,?,?)",
+                                    [(first + n, *k) for n, k in enumerate(new)])
+                self._sids.update({k: first + n for n, k in enumerate(new)})
+        return [self._sids[k] for k in keys]
 
     # -- writes in their own transaction -------------------------------------
     async def record(self, tenant: str, history: History, now: int) -> set[str]:
@@ -255,25 +314,43 @@ class SqliteHistory:
             params.append(dataset_id)
         return [s for (s,) in self.db.execute(sql, params)]
 
-    async def prune(self, tenant: str, types: Sequence[str] | None, attr: str | None,
-                    before: int) -> int:
-        def prune() -> int:
-            sql = ("SELECT s.sid FROM history_series s JOIN history_entities h "
-                   "ON h.pk = s.entity WHERE h.tenant = ?")
-            params: list[Any] = [tenant]
-            if attr is not None:
-                sql += " AND s.attr = ?"
-                params.append(attr)
-            if types is not None:
-                sql += (" AND h.pk IN (SELECT entity FROM history_types WHERE tenant = ? "
-                        f"AND type IN ({','.join('?' * len(types))}))")
-                params.extend((tenant, *types))
-            deleted = 0
-            for (sid,) in self.db.execute(sql, params).fetchall():
+    def _matching_series(self, types: Sequence[str] | None, attr: str | None) -> list[int]:
+        """The series, of every tenant, of entities of ``types`` and attribute ``attr``."""
+        sql = "SELECT s.sid FROM history_series s WHERE 1"
+        params: list[Any] = []
+        if attr is not None:
+            sql += " AND s.attr = ?"
+            params.append(attr)
+        if types is not None:
+            sql += (" AND s.entity IN (SELECT entity FROM history_types "
+                    f"WHERE type IN ({','.join('?' * len(types))}))")
+            params.extend(types)
+        return [sid for (sid,) in self.db.execute(sql, params)]
+
+    async def downsample(self, types: Sequence[str] | None, attr: str | None, before: int,
+                         period: int | None) -> tuple[int, int]:
+        """Fold raw instances older than ``before`` into aggregates of ``period``
+        microseconds (aligned on the epoch; none when None), then delete them; (instances
+        deleted, aggregate periods written)."""
+        def fold() -> tuple[int, int]:
+            deleted = written = 0
+            for sid in self._matching_series(types, attr):
+                if period is not None:
+                    written += self.db.execute(_FOLD, (period, period, sid, before)).rowcount
                 deleted += self.db.execute("DELETE FROM history WHERE sid=? AND t<?",
                                            (sid, before)).rowcount
-            return deleted
-        return int(self._transaction(prune))
+            return deleted, written
+        result: tuple[int, int] = self._transaction(fold)
+        return result
+
+    async def expire_aggregates(self, types: Sequence[str] | None, attr: str | None,
+                                before: int) -> int:
+        """Delete aggregate periods that start before ``before``; how many."""
+        def expire() -> int:
+            return sum(self.db.execute("DELETE FROM history_rollups WHERE sid=? AND start<?",
+                                       (sid, before)).rowcount
+                       for sid in self._matching_series(types, attr))
+        return int(self._transaction(expire))
 
     # -- reads ---------------------------------------------------------------
     async def heads(self, tenant: str, selection: HeadSelection) -> list[HistoryHead]:
@@ -298,9 +375,9 @@ class SqliteHistory:
                     + " AND ".join(clauses) + " ORDER BY h.pk", params)]
 
     def _series(self, tenant: str, entity_ids: Sequence[str],
-                series: SeriesFilter) -> list[tuple[int, str, str, str]]:
+                series: SeriesFilter) -> list[SeriesKey]:
         """(sid, entity id, attribute, dataset) of the selected series."""
-        found: list[tuple[int, str, str, str]] = []
+        found: list[SeriesKey] = []
         ids = list(dict.fromkeys(entity_ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
@@ -332,15 +409,19 @@ class SqliteHistory:
     async def span(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
                    window: Window) -> dict[str, tuple[int, int]]:
         column, clause, params = self._window(window)
-        sql = f"SELECT min({column}), max({column}) FROM history WHERE sid = ?{clause}"
+        # Two ordered probes: min() and max() in one statement would scan the range.
+        first = (f"SELECT {column} FROM history WHERE sid = ?{clause} "
+                 f"ORDER BY {column} LIMIT 1")
+        last = first.replace(" LIMIT 1", " DESC LIMIT 1")
         spans: dict[str, tuple[int, int]] = {}
         for sid, entity_id, _attr, _dataset in self._series(tenant, entity_ids, series):
-            low, high = self.db.execute(sql, (sid, *params)).fetchone()
+            low = self.db.execute(first, (sid, *params)).fetchone()
             if low is None:
                 continue
+            high = self.db.execute(last, (sid, *params)).fetchone()
             known = spans.get(entity_id)
-            spans[entity_id] = (low, high) if known is None else \
-                (min(known[0], low), max(known[1], high))
+            spans[entity_id] = (low[0], high[0]) if known is None else \
+                (min(known[0], low[0]), max(known[1], high[0]))
         return spans
 
     async def instances(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
@@ -367,42 +448,124 @@ class SqliteHistory:
     async def aggregates(self, tenant: str, grids: dict[str, Grid], series: SeriesFilter,
                          window: Window, methods: Sequence[AggregateMethod]
                          ) -> dict[str, list[Bucket]]:
-        column, clause, params = self._window(window)
-        measures = _MEASURES + (f", {_DISTINCT}" if "distinctCount" in methods else "")
+        selected = self._series(tenant, list(grids), series)
+
+        def work(db: sqlite3.Connection, part: Sequence[SeriesKey]) -> list[Bucket]:
+            return [b for key in part for b in _aggregate(db, key, grids[key[1]], window,
+                                                           methods)]
+        if self.readers is None or len(selected) < 2:
+            parts: list[Any] = [work(self.db, selected)]
+        else:
+            parts = await self.readers.map(work, selected)
         result: dict[str, list[Bucket]] = {}
-        for sid, entity_id, attr, dataset in self._series(tenant, list(grids), series):
-            grid = grids[entity_id]
-            buckets = result.setdefault(entity_id, [])
-            step = grid.period.micros
-            if grid.period.months == 0 and step > 0:
-                # Fixed periods: one grouped range scan.
-                sql = (f"SELECT ({column} - ?) / ?, {measures} FROM history WHERE sid = ? "
-                       f"AND {column} >= ? AND {column} < ?{clause} GROUP BY 1 ORDER BY 1")
-                for index, *measured in self.db.execute(
-                        sql, (grid.start, step, sid, grid.start, grid.end, *params)):
-                    start = grid.start + index * step
-                    buckets.append(Bucket(attr, dataset, start, start + step,
-                                          _values(measured, methods)))
-                continue
-            sql = (f"SELECT {measures} FROM history WHERE sid = ? AND {column} >= ? "
-                   f"AND {column} < ?{clause}")
-            for start, end in _periods(grid):
-                measured = self.db.execute(sql, (sid, start, min(end, grid.end),
-                                                 *params)).fetchone()
-                if measured[0]:
-                    buckets.append(Bucket(attr, dataset, start, end,
-                                          _values(list(measured), methods)))
+        owners = {sid: entity_id for sid, entity_id, _attr, _dataset in selected}
+        for bucket in sorted((b for part in parts for b in part), key=lambda b: b.sid):
+            result.setdefault(owners[bucket.sid], []).append(bucket)
         return result
+
+
+def _aggregate(db: sqlite3.Connection, key: SeriesKey, grid: Grid, window: Window,
+               methods: Sequence[AggregateMethod]) -> list[Bucket]:
+    """The non-empty periods of one series, aggregated by SQLite from the raw instances
+    and, for observedAt windows, from the periods folded by retention."""
+    sid, _entity_id, attr, dataset = key
+    names = list(dict.fromkeys(["total", *(n for m in methods for n in _NEEDS[m])]))
+    measured = _raw_measures(db, sid, grid, window, names)
+    if window.timeproperty == "observedAt" and db.execute(
+            "SELECT 1 FROM history_rollups WHERE sid = ? AND start < ? LIMIT 1",
+            (sid, grid.end)).fetchone() is not None:
+        for start, folded in _folded_measures(db, sid, grid, window, names).items():
+            raw = measured.get(start)
+            measured[start] = folded if raw is None else _merge(raw, folded)
+    return [Bucket(attr, dataset, start, _period_end(grid, start),
+                   _values(measured[start], methods), sid) for start in sorted(measured)]
+
+
+Measures = dict[str, Any]
+
+
+def _raw_measures(db: sqlite3.Connection, sid: int, grid: Grid, window: Window,
+                  names: list[str]) -> dict[int, Measures]:
+    column, clause, params = SqliteHistory._window(window)
+    measures = ", ".join(_MEASURE_SQL[n] for n in names)
+    periods = _periods(grid, _SCANS_PER_SERIES)
+    found: dict[int, Measures] = {}
+    if periods is None:
+        step = grid.period.micros
+        sql = (f"SELECT ({column} - ?) / ?, {measures} FROM history WHERE sid = ? "
+               f"AND {column} >= ? AND {column} < ?{clause} GROUP BY 1")
+        for index, *row in db.execute(sql, (grid.start, step, sid, grid.start, grid.end,
+                                            *params)):
+            found[grid.start + index * step] = dict(zip(names, row, strict=True))
+        return found
+    sql = (f"SELECT {measures} FROM history WHERE sid = ? AND {column} >= ? "
+           f"AND {column} < ?{clause}")
+    for start, end in periods:
+        row = db.execute(sql, (sid, start, min(end, grid.end), *params)).fetchone()
+        if row[0]:
+            found[start] = dict(zip(names, row, strict=True))
+    return found
+
+
+def _folded_measures(db: sqlite3.Connection, sid: int, grid: Grid, window: Window,
+                     names: list[str]) -> dict[int, Measures]:
+    """Measures from folded periods, each counted in the period where it starts."""
+    low = max(grid.start, window.start) if window.start is not None else grid.start
+    high = min(grid.end, window.end) if window.end is not None else grid.end
+    found: dict[int, Measures] = {}
+    for start, total, count, total_sum, least, most, squares in db.execute(
+            "SELECT start, total, count, sum, min, max, squares FROM history_rollups "
+            "WHERE sid = ? AND start >= ? AND start < ? ORDER BY start", (sid, low, high)):
+        bucket = _bucket_start(grid, start)
+        folded = {"total": total, "count": count, "sum": total_sum, "min": least,
+                  "max": most, "squares": squares, "distinct": None}
+        folded = {n: folded[n] for n in names}
+        known = found.get(bucket)
+        found[bucket] = folded if known is None else _merge(known, folded)
+    return found
+
+
+def _bucket_start(grid: Grid, instant: int) -> int:
+    if grid.period.zero:
+        return grid.start
+    if grid.period.months == 0:
+        return grid.start + (instant - grid.start) // grid.period.micros * grid.period.micros
+    start = grid.start
+    while grid.period.after(start) <= instant:
+        start = grid.period.after(start)
+    return start
+
+
+def _period_end(grid: Grid, start: int) -> int:
+    return grid.end if grid.period.zero else grid.period.after(start)
+
+
+def _merge(a: Measures, b: Measures) -> Measures:
+    merged: Measures = {}
+    for name, value in a.items():
+        other = b.get(name)
+        if value is None or other is None:
+            merged[name] = value if other is None else other
+        elif name in ("min", "max"):
+            merged[name] = min(value, other) if name == "min" else max(value, other)
+        elif name == "distinct":
+            merged[name] = value  # distinct values are not kept by folded periods
+        else:
+            merged[name] = value + other
+    return merged
 
 
 MAX_PERIODS = 100_000
 
 
-def _periods(grid: Grid) -> list[tuple[int, int]]:
-    """The [start, end) of each calendar period of a grid (or the whole grid for a zero
-    period)."""
+def _periods(grid: Grid, most: int) -> list[tuple[int, int]] | None:
+    """The [start, end) of each period of a grid (the whole grid for a zero period);
+    None when fixed periods are more than ``most`` (then SQL groups them)."""
     if grid.period.zero:
         return [(grid.start, grid.end)]
+    step = grid.period.micros
+    if grid.period.months == 0 and (grid.end - grid.start) // step >= most:
+        return None
     periods = []
     start = grid.start
     while start < grid.end and len(periods) < MAX_PERIODS:
@@ -412,27 +575,26 @@ def _periods(grid: Grid) -> list[tuple[int, int]]:
     return periods
 
 
-def _values(measured: list[Any], methods: Sequence[AggregateMethod]) -> dict[str, Any]:
-    """Aggregate values from (count, numeric count, sum, min, max, sum of squares[,
-    distinct])."""
-    total, count, total_sum, low, high, squares = measured[:6]
+def _values(measured: dict[str, Any], methods: Sequence[AggregateMethod]) -> dict[str, Any]:
+    """Each method's value from the measures of one period (see ``_NEEDS``)."""
     values: dict[str, Any] = {}
+    count = measured.get("count")
     for method in methods:
         if method == "totalCount":
-            values[method] = total
+            values[method] = measured["total"]
         elif method == "distinctCount":
-            values[method] = measured[6]
+            values[method] = measured["distinct"]
         elif method in ("min", "max"):
-            values[method] = low if method == "min" else high
+            values[method] = measured[method]
         elif not count:
             values[method] = None
         elif method == "sum":
-            values[method] = total_sum
+            values[method] = measured["sum"]
         elif method == "avg":
-            values[method] = total_sum / count
+            values[method] = measured["sum"] / count
         elif method == "sumsq":
-            values[method] = squares
+            values[method] = measured["squares"]
         elif method == "stddev":
-            mean = total_sum / count
-            values[method] = math.sqrt(max(squares / count - mean * mean, 0.0))
+            mean = measured["sum"] / count
+            values[method] = math.sqrt(max(measured["squares"] / count - mean * mean, 0.0))
     return values

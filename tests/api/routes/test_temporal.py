@@ -8,15 +8,17 @@ reads, aggregates and deletes history directly.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from smartcity.config import Settings
+from smartcity.config import RetentionSetting, Settings
 from tests.conftest import LiveServer
 
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -77,6 +79,17 @@ def test_an_instance_sent_again_for_the_same_instant_replaces_the_old_one(
     api.post("/temporal/entities", json=sensor(vehicle, "Vehicle", speed=readings(
         (121, "2020-08-01T12:03:00Z"))))
     assert values(api.get(path(vehicle)).json(), "speed") == [121, 80, 100]
+
+
+def test_history_given_by_a_client_brings_the_current_state_up_to_its_latest_values(
+        api: httpx.Client, vehicle: str) -> None:
+    current = api.get(f"/entities/{vehicle}").json()
+    assert (current["speed"]["value"], current["fuelLevel"]["value"]) == (100, 40)
+    api.post("/temporal/entities", json=sensor(vehicle, "Vehicle", speed=readings(
+        (5, "2020-08-01T11:00:00Z"))))
+    assert api.get(f"/entities/{vehicle}").json()["speed"]["value"] == 100  # older: history
+    api.post(path(vehicle) + "/attrs", json={"speed": readings((7, "2020-08-02T00:00:00Z"))})
+    assert api.get(f"/entities/{vehicle}").json()["speed"]["value"] == 7
 
 
 def test_instances_carry_ids_and_system_times_only_when_asked(api: httpx.Client,
@@ -154,6 +167,16 @@ def test_a_deleted_attribute_is_recorded_with_ngsi_ld_null(api: httpx.Client) ->
     api.delete(f"/entities/{entity_id}/attrs/dim")
     deleted = api.get(path(entity_id), params={"timeproperty": "deletedAt"}).json()["dim"]
     assert [(i["value"], "deletedAt" in i) for i in deleted] == [("urn:ngsi-ld:null", True)]
+
+
+def test_scope_changes_are_history_too(api: httpx.Client) -> None:
+    entity_id = new_id("Streetlight")
+    api.post("/entities", json={"id": entity_id, "type": "Streetlight", "scope": "/Old",
+                                "dim": {"type": "Property", "value": 10}})
+    api.patch(f"/entities/{entity_id}", json={"scope": "/New"})
+    api.delete(f"/entities/{entity_id}/attrs/scope")
+    scopes = api.get(path(entity_id), params={"timeproperty": "modifiedAt"}).json()["scope"]
+    assert [i["value"] for i in scopes] == [["/Old"], ["/New"], []]
 
 
 def test_the_history_outlives_the_entity(api: httpx.Client) -> None:
@@ -290,3 +313,21 @@ def test_a_long_history_is_cut_by_time_with_a_content_range(small_pages: str) ->
         assert latest.headers["Content-Range"] == f"date-time {times[11]}-{times[7]}/10"
         short = api.get(path(entity_id), params={"lastN": "3"})
         assert short.status_code == 200
+
+
+# -- retention ----------------------------------------------------------------------------
+def test_a_configured_retention_rule_is_applied_while_the_server_runs(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    db = tmp_path_factory.mktemp("temporal_retention") / "city.db"
+    rule = RetentionSetting(type="Meter", attribute="power", raw="P1D")
+    recent = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with LiveServer(Settings(db=str(db), retention=(rule,), retention_interval=0.2)) as url, \
+            httpx.Client(base_url=url + "/ngsi-ld/v1") as api:
+        create(api, sensor("urn:ngsi-ld:Meter:1", "Meter",
+                           power=readings((1, "2020-01-01T00:00:00Z"), (2, recent)),
+                           label=readings(("old", "2020-01-01T00:00:00Z"))))
+        deadline = time.monotonic() + 10
+        while values(api.get(path("urn:ngsi-ld:Meter:1")).json(), "power") != [2]:
+            assert time.monotonic() < deadline, "the old reading was never deleted"
+            time.sleep(0.1)
+        assert values(api.get(path("urn:ngsi-ld:Meter:1")).json(), "label") == ["old"]

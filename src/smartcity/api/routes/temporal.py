@@ -258,7 +258,7 @@ async def _query(request: Request, platform: Platform, tenant: str, terms: TermM
                  context: Any) -> Response:
     offset, limit, count = pagination(request, platform.settings.default_limit,
                                       platform.settings.max_limit)
-    query = build_query(params, terms, require_filter=True)
+    query = build_query(params, terms, require_filter=True, scope_in_predicate=False)
     page = await platform.temporal.query(tenant, query, temporal, _series(view), offset,
                                          limit, count, _order(params.get("orderBy")))
     headers = page_headers(request, offset, limit, Page([], page.total, page.more), media)

@@ -34,6 +34,12 @@ class Duration:
             instant = _add_months(instant, self.months)
         return instant + self.micros
 
+    def before(self, instant: int) -> int:
+        """The instant this duration before ``instant``."""
+        if self.months:
+            instant = _add_months(instant, -self.months)
+        return instant - self.micros
+
 
 def parse_duration(text: str, name: str = "duration") -> Duration:
     match = _DURATION.match(text)

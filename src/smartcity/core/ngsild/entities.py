@@ -8,6 +8,7 @@ the valid items in one transaction and report the others one by one.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +24,13 @@ from smartcity.core.ngsild.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
+from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.history import from_changes as history_of
 from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.linked import resolve
-from smartcity.core.ngsild.model import Entity, Instance
+from smartcity.core.ngsild.model import Entity, Instance, value_of
 from smartcity.core.ngsild.mutations import AttrOutcome
+from smartcity.core.ngsild.normalize import NULL
 from smartcity.core.ngsild.ordering import sort_entities
 from smartcity.core.ngsild.query import EntityQuery, LinkedFilter
 from smartcity.core.ngsild.query_language import LINKED
@@ -243,7 +246,7 @@ class EntityService:
                 return mutations.new_entity(entity, now, owned=True)
             if replace:
                 return mutations.replace_entity(stored, entity, now, owned=True)
-            merged, _ = mutations.append_attributes(stored, entity, now)
+            merged, _ = mutations.append_attributes(stored, entity, now, owned=True)
             return merged
         return await self._batch_modify(tenant, entities, apply, result, create=True)
 
@@ -342,18 +345,74 @@ class EntityService:
         await self._commit(tenant, writes, changes, now)
         return result
 
+    # -- history given by a client -------------------------------------------
+    async def absorb_history(self, tenant: str, entity: Entity, history: History) -> None:
+        """Record a temporal representation, and bring the entity's current state up to
+        its latest instances: an entity new to the broker is created from them, a known
+        one takes each instance newer than the one it holds (of the same datasetId)."""
+        async with self._writing:
+            now = self.now()
+            stored = await self.store.get(tenant, entity["id"])
+            latest = _latest_instances(entity["attrs"], stored)
+            writes: list[Write] = []
+            changes: list[tuple[str, Entity | None, Entity | None]] = []
+            if stored is None and entity.get("type"):
+                created = mutations.new_entity({**entity, "attrs": latest}, now, owned=True)
+                writes.append(Write("insert", entity["id"], created))
+                changes.append(("created", created, None))
+            elif stored is not None and (latest or set(entity.get("type", ()))
+                                         - set(stored["type"])):
+                fragment = {"type": entity.get("type", []), "attrs": latest}
+                merged, _ = mutations.append_attributes(stored, fragment, now, owned=True)
+                writes.append(Write("replace", entity["id"], merged,
+                                    expect=stored["modifiedAt"]))
+                changes.append(("updated", merged, stored))
+            if not writes:
+                await self.store.history.record(tenant, history, parse_instant(now))
+                return
+            await self._commit(tenant, writes, changes, now, history)
+
     async def _commit(self, tenant: str, writes: list[Write],
                       changes: Sequence[tuple[Any, Entity | None, Entity | None]],
-                      now: str) -> None:
-        """Write, with the notifications the changes call for, in one transaction; then
-        announce the changes."""
+                      now: str, history: History | None = None) -> None:
+        """Write, with the notifications the changes call for and the history they make
+        (unless given), in one transaction; then announce the changes."""
         if not writes:
             return
         events = [EntityChange(kind, tenant, (entity or previous or {})["id"], entity,
                                previous, now) for kind, entity, previous in changes]
         outbox = await self.notifications(events) if self.notifications is not None else ()
-        history = history_of(changes, now) if self.keep_history else None
+        if history is None and self.keep_history:
+            history = history_of(changes, now)
         await self.store.write(tenant, writes, outbox, history, parse_instant(now))
         if outbox and self.on_outbox is not None:
             self.on_outbox()
         await self.bus.publish(events)
+
+
+def _latest_instances(attrs: dict[str, list[Instance]], stored: Entity | None
+                      ) -> dict[str, list[Instance]]:
+    """Per attribute and datasetId, the latest instance of a temporal representation,
+    when it is newer than what ``stored`` holds; NGSI-LD null instances stay history."""
+    latest: dict[str, list[Instance]] = {}
+    for iri, instances in attrs.items():
+        if iri == "scope":
+            continue
+        held = {i.get("datasetId"): i for i in (stored or {}).get("attrs", {}).get(iri, ())}
+        newest: dict[str | None, Instance] = {}
+        for inst in instances:
+            key = inst.get("datasetId")
+            known = newest.get(key)
+            if known is None or _observed(inst) >= _observed(known):
+                newest[key] = inst
+        fresh = [copy.deepcopy(i) for key, i in newest.items()
+                 if value_of(i) != NULL and (key not in held or _observed(i) >= _observed(
+                     held[key]))]
+        if fresh:
+            latest[iri] = fresh
+    return latest
+
+
+def _observed(instance: Instance) -> int:
+    observed = instance.get("observedAt")
+    return parse_instant(observed) if isinstance(observed, str) else 0

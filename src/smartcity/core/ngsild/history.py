@@ -22,8 +22,8 @@ from smartcity.core.ngsild.model import (
 )
 from smartcity.core.ngsild.normalize import NULL
 
-# Members the store sets itself or keeps in its own columns.
-_NOT_KEPT = frozenset({"createdAt", "modifiedAt", "datasetId", "instanceId"})
+# Members an instance body may carry that the store keeps in its own columns, not in it.
+NOT_KEPT = frozenset({"createdAt", "modifiedAt", "datasetId", "instanceId"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,11 @@ class HistoryEntity:
 
 @dataclass(frozen=True, slots=True)
 class HistoryInstance:
-    """One temporal instance: ``time`` is observedAt when given, else modifiedAt."""
+    """One temporal instance: ``time`` is observedAt when given, else modifiedAt.
+
+    ``body`` is the instance as the entity holds it (shared, never changed); the store
+    leaves out the members in ``NOT_KEPT``.
+    """
 
     entity_id: str
     attr: str
@@ -61,15 +65,10 @@ def head(entity: Entity) -> HistoryEntity:
                          tuple(scope) if scope is not None else None)
 
 
-def kept_body(instance: Instance) -> Instance:
-    return {k: v for k, v in instance.items() if k not in _NOT_KEPT}
-
-
 def to_history(entity_id: str, iri: str, instance: Instance, fallback: int) -> HistoryInstance:
     observed = instance.get("observedAt")
     time = parse_instant(observed) if isinstance(observed, str) else fallback
-    return HistoryInstance(entity_id, iri, instance.get("datasetId") or "", time,
-                           kept_body(instance))
+    return HistoryInstance(entity_id, iri, instance.get("datasetId") or "", time, instance)
 
 
 def from_changes(changes: Iterable[tuple[Any, Entity | None, Entity | None]],
@@ -92,6 +91,12 @@ def from_changes(changes: Iterable[tuple[Any, Entity | None, Entity | None]],
         if previous is not None:
             history.instances.extend(_deletions(entity_id, previous["attrs"], attrs, now,
                                                 when))
+        scope = entity.get("scope")
+        if scope != (previous or {}).get("scope"):
+            # The scope is history too: what it became, or that it was removed.
+            body = {"type": PROPERTY, "value": scope, "observedAt": now} if scope else \
+                {"type": PROPERTY, "value": [], "deletedAt": now}
+            history.instances.append(HistoryInstance(entity_id, "scope", "", when, body))
     return history
 
 

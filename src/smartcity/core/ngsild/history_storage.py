@@ -53,7 +53,7 @@ class HistoryHead:
     created: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredInstance:
     attr: str
     dataset_id: str
@@ -83,6 +83,7 @@ class Bucket:
     start: int
     end: int
     values: dict[str, Any]  # method -> value (None when nothing to aggregate)
+    sid: int = 0  # the store's series number, for its own bookkeeping
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,12 @@ class HistoryStore(Protocol):
                                instance_id: int, replacement: HistoryInstance,
                                now: int) -> bool: ...
 
-    async def prune(self, tenant: str, types: Sequence[str] | None, attr: str | None,
-                    before: int) -> int:
-        """Delete raw instances older than ``before``; how many were deleted."""
+    async def downsample(self, types: Sequence[str] | None, attr: str | None, before: int,
+                         period: int | None) -> tuple[int, int]:
+        """Over every tenant: fold raw instances older than ``before`` into aggregate
+        periods of ``period`` microseconds (none when None), then delete them; (instances
+        deleted, periods written). Aggregated queries read folded periods as well."""
+
+    async def expire_aggregates(self, types: Sequence[str] | None, attr: str | None,
+                                before: int) -> int:
+        """Over every tenant: delete folded periods that start before ``before``."""

@@ -41,6 +41,7 @@ def read_instant(text: object, name: str) -> int:
         raise BadRequestData(f"{name} must be a DateTime: {text!r}") from None
 
 
+@lru_cache(maxsize=65536)
 def format_instant(micros: int) -> str:
     moment = EPOCH + micros * MICRO
     fraction = micros % 1_000_000

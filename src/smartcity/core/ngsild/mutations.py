@@ -96,20 +96,26 @@ def _members(result: Entity, fragment: Entity, *, overwrite: bool) -> list[str]:
 
 
 def append_attributes(stored: Entity, fragment: Entity, now: str,
-                      *, overwrite: bool = True) -> tuple[Entity, AttrOutcome]:
-    """POST /entities/{id}/attrs: add attributes, replacing existing ones unless told not to."""
-    result = copy.deepcopy(stored)
+                      *, overwrite: bool = True, owned: bool = False
+                      ) -> tuple[Entity, AttrOutcome]:
+    """POST /entities/{id}/attrs: add attributes, replacing existing ones unless told not to.
+
+    Instances are replaced, never changed in place, so the result shares the stored
+    entity's untouched instances; an ``owned`` fragment's instances are taken as they are.
+    """
+    result = {**stored, "attrs": {iri: list(i) for iri, i in stored["attrs"].items()}}
     outcome = AttrOutcome(updated=_members(result, fragment, overwrite=overwrite))
     for iri, instances in fragment["attrs"].items():
         current = result["attrs"].setdefault(iri, [])
         changed = False
         for inst in instances:
             index = _find(current, inst.get("datasetId"))
+            fresh = inst if owned else copy.deepcopy(inst)
             if index is None:
-                current.append(stamp(copy.deepcopy(inst), now))
+                current.append(stamp(fresh, now))
                 changed = True
             elif overwrite:
-                current[index] = stamp(copy.deepcopy(inst), now, current[index].get("createdAt"))
+                current[index] = stamp(fresh, now, current[index].get("createdAt"))
                 changed = True
         if changed:
             outcome.updated.append(iri)

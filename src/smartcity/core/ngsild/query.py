@@ -21,7 +21,7 @@ from smartcity.core.ngsild.query_language import (
     parse_q,
     without_linked,
 )
-from smartcity.core.ngsild.scope_query import parse_scope_q
+from smartcity.core.ngsild.scope_query import ScopeMatcher, parse_scope_q
 from smartcity.core.ngsild.storage import Predicate, Selection
 
 SYSTEM_NAMES = frozenset({"createdAt", "modifiedAt", "deletedAt", "observedAt"})
@@ -98,6 +98,7 @@ class EntityQuery:
     attrs: frozenset[str] | None
     order: Ordering | None = None
     linked: LinkedFilter | None = None
+    scope: ScopeMatcher | None = None  # scopeQ, also held by the predicate unless left out
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,14 @@ class LinkedFilter:
     levels: int
 
 
-def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool = False
-                ) -> EntityQuery:
+def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool = False,
+                scope_in_predicate: bool = True) -> EntityQuery:
     """Turn query parameters (type, id, idPattern, attrs, q, scopeQ, geo-query) into a query.
 
     ``params`` values are strings as they come from a URL, except ``coordinates``,
-    which may already be parsed (POST /entityOperations/query, subscriptions).
+    which may already be parsed (POST /entityOperations/query, subscriptions). Without
+    ``scope_in_predicate`` the caller applies ``scopeQ`` itself (temporal queries judge
+    it over time).
     """
     wildcard = params.get("type") == "*"
     if wildcard and params.get("local") == "false":
@@ -150,8 +153,9 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
         q_expr = without_linked(q_expr)
     if q_expr is not None:
         checks.append(compile_q(q_expr, terms.expand, expand_values))
-    if params.get("scopeQ"):
-        checks.append(_scope_check(params["scopeQ"]))
+    scope = parse_scope_q(params["scopeQ"]) if params.get("scopeQ") else None
+    if scope is not None and scope_in_predicate:
+        checks.append(lambda entity: scope(entity.get("scope")))
     bbox = None
     if geo_query is not None:
         geoproperty = terms.expand(geo_query.geoproperty)
@@ -171,7 +175,7 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
         parse_order_by("id", terms.expand, params["collation"])  # validates the tag
     values = value_filters(q_expr, terms.expand) if q_expr is not None else ()
     return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox, values=values),
-                       predicate, attrs, order, linked)
+                       predicate, attrs, order, linked, scope)
 
 
 def _linked_query(expr: QExpr, params: dict[str, Any]) -> int:
@@ -195,11 +199,6 @@ def _id_pattern(pattern: str) -> Predicate:
     except re.error as exc:
         raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from None
     return lambda entity: regex.search(entity["id"]) is not None
-
-
-def _scope_check(text: str) -> Predicate:
-    matches = parse_scope_q(text)
-    return lambda entity: matches(entity.get("scope"))
 
 
 def _geo_check(query: geo.GeoQuery, geoproperty: str) -> Predicate:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from smartcity.core.clock import Clock, SystemClock
+from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
 from smartcity.core.ngsild.history import History, from_temporal, head
 from smartcity.core.ngsild.history_storage import (
@@ -31,6 +32,7 @@ from smartcity.core.ngsild.instants import EPOCH, MICRO
 from smartcity.core.ngsild.model import Entity, Instance
 from smartcity.core.ngsild.normalize import is_uri
 from smartcity.core.ngsild.query import EntityQuery
+from smartcity.core.ngsild.scope_query import ScopeMatcher
 from smartcity.core.ngsild.temporal_query import TemporalQuery
 
 INSTANCE_PREFIX = "urn:ngsi-ld:Instance:"
@@ -83,25 +85,36 @@ def now_micros(clock: Clock) -> int:
 
 class TemporalService:
     def __init__(self, store: HistoryStore, clock: Clock | None = None,
-                 page_size: int = 10_000) -> None:
+                 page_size: int = 10_000, entities: EntityService | None = None) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.page_size = page_size
+        # With the entity service, history given by clients also brings the current
+        # state up to date (see EntityService.absorb_history).
+        self.entities = entities
 
     # -- provision -------------------------------------------------------------
     async def upsert(self, tenant: str, entity: Entity) -> bool:
         """Add a temporal representation; True when the entity had no history before.
         An instance at the same time as a stored one of its series replaces it."""
+        known = await self.store.heads(tenant, HeadSelection(ids=(entity["id"],)))
         now = now_micros(self.clock)
         history = History([head(entity)], from_temporal(entity["id"], entity["attrs"], now))
-        return entity["id"] in await self.store.record(tenant, history, now)
+        await self._record(tenant, entity, history, now)
+        return not known
 
     async def append(self, tenant: str, entity_id: str,
                      attrs: dict[str, list[Instance]]) -> None:
         await self._head(tenant, entity_id)
         now = now_micros(self.clock)
-        await self.store.record(tenant, History(instances=from_temporal(entity_id, attrs, now)),
-                                now)
+        history = History(instances=from_temporal(entity_id, attrs, now))
+        await self._record(tenant, {"id": entity_id, "attrs": attrs}, history, now)
+
+    async def _record(self, tenant: str, entity: Entity, history: History, now: int) -> None:
+        if self.entities is not None:
+            await self.entities.absorb_history(tenant, entity, history)
+        else:
+            await self.store.record(tenant, history, now)
 
     async def delete(self, tenant: str, entity_id: str) -> None:
         if not await self.store.delete_entity_history(tenant, entity_id):
@@ -163,16 +176,21 @@ class TemporalService:
                                                 selecting)
             heads = [h for h in heads
                      if query.predicate(as_entity(h, loaded.get(h.entity_id, [])))]
+        bounds = None
+        if query.scope is not None:
+            bounds = await self._scope_validity(tenant, heads, query.scope, selecting)
+            heads = [h for h in heads if h.entity_id in bounds]
         if order != "stored":
             heads.sort(key=lambda h: h.entity_id, reverse=order == "id;desc")
         chosen = heads[offset:offset + limit]
-        page = await self._answer(tenant, chosen, temporal, series)
+        page = await self._answer(tenant, chosen, temporal, series, bounds)
         page.total = len(heads) if count else None
         page.more = len(heads) > offset + limit
         return page
 
     async def _answer(self, tenant: str, heads: Sequence[HistoryHead],
-                      temporal: TemporalQuery, series: SeriesFilter) -> TemporalPage:
+                      temporal: TemporalQuery, series: SeriesFilter,
+                      bounds: dict[str, list[Validity]] | None = None) -> TemporalPage:
         if not heads:
             return TemporalPage([])
         ids = [h.entity_id for h in heads]
@@ -183,6 +201,10 @@ class TemporalService:
             # One instance past the cap is enough to know the answer is cut.
             window = replace(window, first=self.page_size + 1)
         loaded = await self.store.instances(tenant, ids, series, window)
+        if bounds is not None:
+            loaded = {entity_id: _within(instances, bounds.get(entity_id, []),
+                                         series.attrs is None)
+                      for entity_id, instances in loaded.items()}
         entities = [TemporalEntity(h, loaded.get(h.entity_id, [])) for h in heads]
         cut = None
         for entity in entities:
@@ -224,6 +246,32 @@ class TemporalService:
             start = most
         return Cut(start if start is not None else most, least, last)
 
+    async def _scope_validity(self, tenant: str, heads: Sequence[HistoryHead],
+                              matches: ScopeMatcher, window: Window
+                              ) -> dict[str, list[Validity]]:
+        """For each entity whose scope matched scopeQ while the window lasted, the
+        stretches of time when it did (clause 4.18: a scope is valid from when it is set
+        until it is replaced or removed)."""
+        history = await self.store.instances(
+            tenant, [h.entity_id for h in heads], SeriesFilter(frozenset({SCOPE})),
+            Window(end=window.end))
+        result: dict[str, list[Validity]] = {}
+        for entity_head in heads:
+            changes = history.get(entity_head.entity_id, [])
+            stretches: list[Validity] = [
+                (inst.time, after.time if after is not None else None, inst)
+                for inst, after in zip(changes, [*changes[1:], None], strict=True)]
+            if not changes and entity_head.scope is not None:
+                stretches = [(None, None, None)]
+            valid = [(start, end, inst) for start, end, inst in stretches
+                     if matches(list(entity_head.scope or ()) if inst is None
+                                else _scopes(inst.body.get("value")))
+                     and (window.end is None or start is None or start < window.end)
+                     and (window.start is None or end is None or end > window.start)]
+            if valid:
+                result[entity_head.entity_id] = valid
+        return result
+
     async def _aggregated(self, tenant: str, heads: Sequence[HistoryHead],
                           temporal: TemporalQuery, series: SeriesFilter
                           ) -> list[TemporalEntity]:
@@ -250,10 +298,7 @@ def as_entity(entity_head: HistoryHead, instances: Sequence[StoredInstance]) -> 
         attrs.setdefault(inst.attr, []).append(inst.body)
     entity: Entity = {"id": entity_head.entity_id, "type": list(entity_head.types),
                       "attrs": attrs}
-    # The scopes held in the window, else the entity's current scope.
-    scopes = [s for i in attrs.pop("scope", ()) for s in i.get("value") or ()]
-    if scopes or entity_head.scope is not None:
-        entity["scope"] = scopes or list(entity_head.scope or ())
+    attrs.pop(SCOPE, None)  # scopeQ is judged over time apart (_scope_validity)
     return entity
 
 
@@ -262,3 +307,25 @@ def check_instance_id(text: str) -> int | None:
     if not is_uri(text):
         raise BadRequestData(f"instanceId must be a URI: {text!r}")
     return instance_number(text)
+
+
+SCOPE = "scope"
+# A stretch of time [start, end) (None: unbounded) and the scope instance that began it.
+Validity = tuple[int | None, int | None, StoredInstance | None]
+
+
+def _scopes(value: object) -> list[str] | None:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
+
+
+def _within(instances: list[StoredInstance], stretches: list[Validity],
+            with_scope: bool) -> list[StoredInstance]:
+    """The instances observed while a matching scope was valid, with those scopes."""
+    kept = [i for i in instances if i.attr != SCOPE and any(
+        (start is None or i.time >= start) and (end is None or i.time < end)
+        for start, end, _ in stretches)]
+    if with_scope:
+        kept.extend(inst for _, _, inst in stretches if inst is not None)
+    return kept

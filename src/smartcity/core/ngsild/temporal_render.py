@@ -34,6 +34,7 @@ PAIRS_MEMBER = {PROPERTY: "values", GEO_PROPERTY: "values", RELATIONSHIP: "objec
 # Types whose value goes into the pair wrapped in an object named by its member.
 _WRAPPED = frozenset({LANGUAGE_PROPERTY, JSON_PROPERTY, VOCAB_PROPERTY})
 _PLAIN = View(format=NORMALIZED)
+_READING = {"type", "value", "observedAt"}
 
 Group = tuple[str, str]  # attribute IRI, datasetId ("" for the default instance)
 
@@ -81,7 +82,11 @@ def _by_attribute(out: dict[str, Any], groups: dict[Group, Any], view: View, ter
 
 
 def _normalized(inst: StoredInstance, terms: TermMap, sys_attrs: bool) -> dict[str, Any]:
-    body = render_instance(inst.body, terms, _PLAIN)
+    if inst.body.keys() == _READING and inst.body["type"] == PROPERTY and not inst.dataset_id:
+        # Most of a long history: a plain reading, which renders as it is stored.
+        body = dict(inst.body)
+    else:
+        body = render_instance(inst.body, terms, _PLAIN)
     if inst.dataset_id:
         body["datasetId"] = inst.dataset_id
     if "deletedAt" in inst.body:

@@ -1,0 +1,96 @@
+"""Specification of history retention: raw instances kept for a while, then aggregates,
+then nothing; each run logs what it deleted."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from smartcity.core.ngsild.durations import parse_duration
+from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstance
+from smartcity.core.ngsild.history_storage import Grid, SeriesFilter, Window
+from smartcity.core.ngsild.instants import format_instant, parse_instant
+from smartcity.core.ngsild.retention import Retention, RetentionRule
+from smartcity.store.sqlite import SqliteStore
+
+D = "https://uri.etsi.org/ngsi-ld/default-context/"
+METER, POWER, RESIDENT = D + "EnergyMeter", D + "power", D + "occupant"
+HOUR = 3_600_000_000
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+def hourly(entity_id: str, attr: str, hours: int) -> History:
+    """One reading an hour for the ``hours`` hours before NOW."""
+    end = parse_instant("2026-11-25T12:00:00Z")
+    return History([HistoryEntity(entity_id, (METER,))], [
+        HistoryInstance(entity_id, attr, "", end - h * HOUR,
+                        {"type": "Property", "value": h,
+                         "observedAt": format_instant(end - h * HOUR)})
+        for h in range(1, hours + 1)])
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "city.db")
+    await opened.history.record("", hourly("urn:meter:1", POWER, 24 * 10), 0)
+    await opened.history.record("", hourly("urn:meter:1", RESIDENT, 24 * 10), 0)
+    yield opened
+    await opened.close()
+
+
+async def count(store: SqliteStore, attr: str) -> int:
+    found = await store.history.instances("", ["urn:meter:1"], SeriesFilter(frozenset({attr})),
+                                          Window())
+    return len(found.get("urn:meter:1", []))
+
+
+async def test_raw_instances_older_than_the_rule_become_daily_aggregates(
+        store: SqliteStore, caplog: pytest.LogCaptureFixture) -> None:
+    rule = RetentionRule(raw=parse_duration("P3D"), types=(METER,), attr=POWER,
+                         aggregate=parse_duration("P1D"))
+    with caplog.at_level(logging.INFO, "smartcity.core.ngsild.retention"):
+        (report,) = await Retention(store.history, FixedClock(), [rule]).run()
+    assert report.deleted == 24 * 10 - 72
+    assert await count(store, POWER) == 72
+    assert await count(store, RESIDENT) == 240  # another attribute: untouched
+    assert "deleted 168 raw instances" in caplog.text
+    grid = Grid(parse_instant("2026-11-15T00:00:00Z"), parse_instant("2026-11-25T12:00:00Z"),
+                parse_duration("PT0S"))
+    (whole,) = (await store.history.aggregates("", {"urn:meter:1": grid},
+                                               SeriesFilter(frozenset({POWER})), Window(),
+                                               ["totalCount", "sum"]))["urn:meter:1"]
+    assert whole.values == {"totalCount": 240, "sum": sum(range(1, 241))}
+
+
+async def test_personal_data_can_go_after_a_day_without_a_trace(store: SqliteStore) -> None:
+    rule = RetentionRule(raw=parse_duration("P1D"), attr=RESIDENT)
+    await Retention(store.history, FixedClock(), [rule]).run()
+    assert await count(store, RESIDENT) == 24
+    grid = Grid(0, parse_instant("2026-11-25T12:00:00Z"), parse_duration("PT0S"))
+    (recent,) = (await store.history.aggregates("", {"urn:meter:1": grid},
+                                                SeriesFilter(frozenset({RESIDENT})), Window(),
+                                                ["totalCount"]))["urn:meter:1"]
+    assert recent.values["totalCount"] == 24
+
+
+async def test_aggregates_expire_too(store: SqliteStore) -> None:
+    rule = RetentionRule(raw=parse_duration("P1D"), attr=POWER,
+                         aggregate=parse_duration("PT1H"),
+                         keep_aggregates=parse_duration("P5D"))
+    (report,) = await Retention(store.history, FixedClock(), [rule]).run()
+    assert (report.deleted, report.periods, report.expired) == (216, 216, 120)
+
+
+def test_an_aggregate_period_must_have_a_fixed_length() -> None:
+    with pytest.raises(BadRequestData):
+        RetentionRule(raw=parse_duration("P1D"), aggregate=parse_duration("P1M"))
