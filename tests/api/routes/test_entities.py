@@ -1469,3 +1469,29 @@ def test_a_trailing_slash_names_the_same_resource(api: httpx.Client) -> None:
     response = api.get(url(entity_id) + "/")
     assert response.status_code == 200
     assert response.json()["id"] == entity_id
+
+
+# -- transient entities (expiresAt, clause 4.22) -------------------------------------------
+def test_an_entity_past_its_expiry_is_gone(api: httpx.Client) -> None:
+    entity_id = new_id()
+    create(api, streetlight(entity_id, expiresAt="2020-01-01T00:00:00Z"))
+    assert not exists(api, entity_id)
+
+
+def test_merge_patch_moves_or_removes_the_expiry(api: httpx.Client) -> None:
+    entity_id = new_id()
+    create(api, streetlight(entity_id, expiresAt="2099-01-01T00:00:00Z"))
+    assert api.patch(url(entity_id), json={"expiresAt": "2098-01-01T00:00:00Z"}
+                     ).status_code == 204
+    assert get(api, entity_id, options="sysAttrs")["expiresAt"] == "2098-01-01T00:00:00Z"
+    assert api.patch(url(entity_id), json={"expiresAt": NULL}).status_code == 204
+    body = get(api, entity_id, options="sysAttrs")
+    assert "expiresAt" not in body
+    assert NULL not in json.dumps(body)
+
+
+def test_a_null_expiry_is_refused_when_the_entity_is_created(api: httpx.Client) -> None:
+    entity_id = new_id()
+    response = api.post("/entities", json=streetlight(entity_id, expiresAt=NULL))
+    assert_problem(response, 400, "BadRequestData")
+    assert not exists(api, entity_id)

@@ -254,6 +254,27 @@ def test_a_query_selects_entities_with_instances_in_the_window(api: httpx.Client
     assert [(e["id"], values(e, "speed")) for e in fast] == [(late, [20, 90])]
 
 
+def test_scope_q_holds_while_a_matching_scope_was_valid(api: httpx.Client) -> None:
+    """Clause 4.18: a scope is valid from when it is set until it is replaced; only the
+    instances observed meanwhile belong to a scopeQ answer."""
+    kind = "Tram" + uuid.uuid4().hex[:6]
+    moved, unscoped = new_id(kind), new_id(kind)
+    create(api, sensor(moved, kind, scope=[
+        {"type": "Property", "value": "/Depot", "observedAt": "2026-03-01T10:00:00Z"},
+        {"type": "Property", "value": "/Line/4", "observedAt": "2026-03-01T12:30:00Z"}],
+        speed=readings((0, "2026-03-01T12:15:00Z"), (40, "2026-03-01T12:45:00Z"))))
+    create(api, sensor(unscoped, kind, speed=readings((1, "2026-03-01T12:15:00Z"))))
+    window = {"type": kind, "timerel": "between", "timeAt": "2026-03-01T12:00:00Z",
+              "endTimeAt": "2026-03-01T13:00:00Z"}
+    depot = api.get("/temporal/entities", params={**window, "scopeQ": "/Depot"}).json()
+    assert [(e["id"], values(e, "speed")) for e in depot] == [(moved, [0])]
+    assert [i["value"] for i in depot[0]["scope"]] == [["/Depot"]]
+    line = api.get("/temporal/entities", params={**window, "scopeQ": "/Line/#"}).json()
+    assert [(e["id"], values(e, "speed")) for e in line] == [(moved, [40])]
+    anywhere = api.get("/temporal/entities", params={**window, "scopeQ": "/#"}).json()
+    assert [e["id"] for e in anywhere] == [moved]
+
+
 def test_the_query_body_form_takes_a_temporal_q(api: httpx.Client, vehicle: str) -> None:
     response = api.post("/temporal/entityOperations/query", json={
         "type": "Query", "entities": [{"type": "Vehicle", "id": vehicle}],

@@ -248,7 +248,8 @@ def _entity_fragment(data: Any, entity_id: str, terms: TermMap) -> dict[str, Any
                             for_update=True)
     if fragment.get("id", entity_id) != entity_id:
         raise BadRequestData("The body's id differs from the entity id in the URL")
-    if not (fragment["attrs"] or fragment.get("type") or "scope" in fragment):
+    if not (fragment["attrs"] or fragment.get("type") or "scope" in fragment
+            or "expiresAt" in fragment):
         raise BadRequestData("The fragment holds no attribute")
     return fragment
 

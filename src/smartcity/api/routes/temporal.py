@@ -70,8 +70,6 @@ async def upsert_temporal(request: Request) -> Response:
     body = await read_body(request, platform.settings.max_body_bytes)
     terms = await compile_context(platform.compiler, body.context)
     entity = parse_entity(body.data, terms, temporal=True)
-    if "expiresAt" in entity:
-        raise BadRequestData("expiresAt has no meaning in a temporal representation")
     created = await platform.temporal.upsert(tenant, entity)
     if not created:
         return Response(status_code=NO_CONTENT)

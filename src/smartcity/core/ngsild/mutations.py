@@ -75,8 +75,13 @@ def _remove(result: Entity, iri: str, dataset_id: str | None) -> bool:
 
 
 def _members(result: Entity, fragment: Entity, *, overwrite: bool) -> list[str]:
-    """Apply a fragment's type and scope; return the members it changed."""
+    """Apply a fragment's type, scope and expiresAt; return the members it changed."""
     changed = []
+    if "expiresAt" in fragment and (overwrite or "expiresAt" not in result):
+        if fragment["expiresAt"] is None:
+            result.pop("expiresAt", None)
+        else:
+            result["expiresAt"] = fragment["expiresAt"]
     if fragment.get(TYPE):
         merged = list(dict.fromkeys([*result["type"], *fragment[TYPE]]))
         if merged != result["type"]:

@@ -179,7 +179,10 @@ def parse_entity(payload: Any, terms: TermMap, *, require_id: bool = True,
         elif scope is not None:
             entity["scope"] = check_scopes(scope)
     if "expiresAt" in payload:
-        entity["expiresAt"] = check_datetime(payload["expiresAt"], "expiresAt")
+        expires = payload["expiresAt"]
+        # In an update fragment NGSI-LD null removes it: the entity no longer expires.
+        entity["expiresAt"] = None if for_update and expires == NULL else \
+            check_datetime(expires, "expiresAt")
     entity["attrs"].update(parse_attributes(payload, terms, for_update=for_update,
                                             temporal=temporal))
     return entity

@@ -258,9 +258,10 @@ class TemporalService:
         result: dict[str, list[Validity]] = {}
         for entity_head in heads:
             changes = history.get(entity_head.entity_id, [])
+            following: list[StoredInstance | None] = [*changes[1:], None]
             stretches: list[Validity] = [
                 (inst.time, after.time if after is not None else None, inst)
-                for inst, after in zip(changes, [*changes[1:], None], strict=True)]
+                for inst, after in zip(changes, following[:len(changes)], strict=True)]
             if not changes and entity_head.scope is not None:
                 stretches = [(None, None, None)]
             valid = [(start, end, inst) for start, end, inst in stretches
