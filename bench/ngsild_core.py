@@ -11,15 +11,12 @@ Needs `wrk` (Debian package) for the throughput figures.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +25,17 @@ from typing import Any
 
 import httpx
 import orjson
+from live_server import free_port, start_server
 
 from smartcity.core.clock import SystemClock, timestamp
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
+from smartcity.core.ngsild.history import from_changes
+from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.mutations import new_entity
 from smartcity.core.ngsild.normalize import parse_entity
+from smartcity.store.history_rows import encode
 from smartcity.store.sqlite import GEO_SLOTS, SCHEMA, index_rows, index_shape, values_signature
+from smartcity.store.sqlite_history import SCHEMA as HISTORY_SCHEMA
 
 STOCKHOLM = (18.0686, 59.3293)
 BATCH = 1000
@@ -57,28 +59,6 @@ def make_entity(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "smartcity", "serve", "--port", str(port),
-                             "--db", str(db)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
-
-
 def bench_upsert(base: str, entities: list[dict[str, Any]], clients: int) -> float:
     """Entities/s for upserts of BATCH entities a request, from ``clients`` clients at once."""
     bodies = [orjson.dumps(entities[offset:offset + BATCH])
@@ -100,15 +80,29 @@ def bench_upsert(base: str, entities: list[dict[str, Any]], clients: int) -> flo
 
 
 def bench_raw_sqlite(path: Path, entities: list[dict[str, Any]]) -> float:
-    """The rows the store writes for these entities, prepared beforehand and inserted with
-    plain executemany, one transaction per batch: the floor for the upsert path."""
+    """The rows the store writes for these entities (with their history), prepared
+    beforehand and inserted with plain executemany, one transaction per batch: the floor
+    for the upsert path."""
     terms = ContextCompiler(ContextDocuments()).core
     now = timestamp(SystemClock().now())
     stored = [new_entity(parse_entity(e, terms), now) for e in entities]
     batches = []
+    recorded_at = parse_instant(now)
+    sid = 0
     for offset in range(0, len(stored), BATCH):
-        rows: dict[str, list[tuple[Any, ...]]] = {"e": [], "t": [], "a": [], "b": []}
+        rows: dict[str, list[tuple[Any, ...]]] = {"e": [], "t": [], "a": [], "b": [],
+                                                  "he": [], "ht": [], "hs": [], "h": []}
         for pk, entity in enumerate(stored[offset:offset + BATCH], start=offset + 1):
+            # The history the store records: a registry row, its type, and per attribute
+            # a series row and one instance.
+            rows["he"].append((pk, "", entity["id"], orjson.dumps(entity["type"]), None,
+                               recorded_at))
+            rows["ht"].extend(("", t, pk) for t in entity["type"])
+            for inst in from_changes([("created", entity, None)], now).instances:
+                sid += 1
+                rows["hs"].append((sid, pk, inst.attr, inst.dataset_id))
+                rows["h"].append((sid, inst.time, sid, *encode(inst.time, inst.body),
+                                  recorded_at))
             index = index_rows(entity)
             types, attrs, geoms = index
             rows["e"].append((pk, "", entity["id"], entity["modifiedAt"], index_shape(index),
@@ -125,6 +119,7 @@ def bench_raw_sqlite(path: Path, entities: list[dict[str, Any]]) -> float:
                    "synchronous=NORMAL", "cache_size=-65536"):
         db.execute(f"PRAGMA {pragma}")
     db.executescript(SCHEMA)
+    db.executescript(HISTORY_SCHEMA)
     start = time.perf_counter()
     for rows in batches:
         db.execute("BEGIN")
@@ -133,6 +128,11 @@ def bench_raw_sqlite(path: Path, entities: list[dict[str, Any]]) -> float:
         db.executemany("INSERT INTO entity_types VALUES (?,?,?)", rows["t"])
         db.executemany("INSERT INTO entity_attrs VALUES (?,?,?,?,?,?,?)", rows["a"])
         db.executemany("INSERT INTO geo_boxes VALUES (?,?,?,?,?,?,?)", rows["b"])
+        db.executemany("INSERT INTO history_entities VALUES (?,?,?,?,?,?)", rows["he"])
+        db.executemany("INSERT INTO history_types VALUES (?,?,?)", rows["ht"])
+        db.executemany("INSERT INTO history_series VALUES (?,?,?,?)", rows["hs"])
+        db.executemany("INSERT INTO history (sid, t, iid, num, rest, created) "
+                       "VALUES (?,?,?,?,?,?)", rows["h"])
         db.execute("COMMIT")
     rate = len(stored) / (time.perf_counter() - start)
     db.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +21,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-
-sys.path.insert(0, str(Path(__file__).parent))
-from ngsild_core import free_port, start_server  # noqa: E402
+from live_server import free_port, start_server
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 MINUTES = 1440

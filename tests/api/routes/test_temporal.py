@@ -100,6 +100,16 @@ def test_instances_carry_ids_and_system_times_only_when_asked(api: httpx.Client,
     assert {"createdAt", "modifiedAt"} <= set(with_sys)
 
 
+def test_a_transient_attribute_shows_its_expiry_only_with_sys_attrs(api: httpx.Client) -> None:
+    entity_id = new_id()
+    api.post("/entities", json=sensor(entity_id, speed={
+        "type": "Property", "value": 7, "expiresAt": "2100-01-01T00:00:00Z"}))
+    assert "expiresAt" not in api.get(path(entity_id), params={
+        "timeproperty": "createdAt"}).text
+    assert api.get(path(entity_id), params={"timeproperty": "createdAt", "options": "sysAttrs"}
+                   ).json()["speed"][0]["expiresAt"] == "2100-01-01T00:00:00Z"
+
+
 def test_appending_attributes_adds_their_history(api: httpx.Client, vehicle: str) -> None:
     response = api.post(path(vehicle) + "/attrs", json={"heading": readings(
         (90, "2020-08-01T12:04:00Z"))})

@@ -105,7 +105,11 @@ def _deletions(entity_id: str, before: dict[str, list[Instance]],
                ) -> list[HistoryInstance]:
     removed = []
     for iri, instances in before.items():
-        kept = {i.get("datasetId") for i in after.get(iri, ())}
+        now_held = after.get(iri, ())
+        if len(instances) == 1 == len(now_held) and \
+                instances[0].get("datasetId") == now_held[0].get("datasetId"):
+            continue  # the usual case, decided without building sets
+        kept = {i.get("datasetId") for i in now_held}
         for instance in instances:
             dataset_id = instance.get("datasetId")
             if dataset_id not in kept:

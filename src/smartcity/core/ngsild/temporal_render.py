@@ -94,6 +94,8 @@ def _normalized(inst: StoredInstance, terms: TermMap, sys_attrs: bool) -> dict[s
     if sys_attrs:
         body["createdAt"] = format_instant(inst.created)
         body["modifiedAt"] = format_instant(inst.modified)
+        if "expiresAt" in inst.body:
+            body["expiresAt"] = inst.body["expiresAt"]
     body["instanceId"] = instance_id(inst.instance_id)
     return body
 
