@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,10 @@ import uvicorn
 
 from smartcity.app import create_app
 from smartcity.config import Settings
+
+# Many test servers run at once: none opens the embedded MQTT listener on its fixed port
+# unless a test asks for it (tests/mqtt/ does, on a free port).
+os.environ["SMARTCITY_MQTT_LISTENER"] = "false"
 
 
 class LiveServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,15 @@ def test_serve_with_an_invalid_port_exits_with_a_message() -> None:
     result = runner.invoke(app, ["serve", "--port", "70000"])
     assert result.exit_code != 0
     assert "port" in result.output.lower()
+
+
+def test_serve_says_so_when_the_mqtt_listener_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--db", str(tmp_path / "city.db")],
+                               env={"SMARTCITY_MQTT_LISTENER": "true",
+                                    "SMARTCITY_MQTT_PORT": str(port)})
+    assert result.exit_code == 2
+    assert "MQTT listener cannot listen" in result.output

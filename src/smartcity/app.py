@@ -39,6 +39,7 @@ from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
 from smartcity.core.ngsild.retention import Retention, RetentionRule
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
+from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
 from smartcity.store.sqlite import SqliteStore
 
@@ -187,6 +188,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await platform.subscriptions.load()
         for record in platform.subscriptions.records():
             platform.notifier.subscription_changed(record, record["tenant"], record["id"])
+        listener = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port) \
+            if settings.mqtt_listener else None
+        if listener is not None:
+            await listener.start()
         platform.notifier.start()
         retention = asyncio.create_task(keep_retention(platform, settings))
         app.state.platform = platform
@@ -194,6 +199,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retention.cancel()
         await asyncio.gather(retention, return_exceptions=True)
         await platform.notifier.stop()
+        if listener is not None:
+            await listener.stop()
         await platform.subscriptions.flush()
         # @context bookkeeping is saved in the background: let it land before closing.
         await asyncio.gather(*platform.background, return_exceptions=True)

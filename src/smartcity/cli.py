@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,11 @@ def serve(
     except (ValidationError, ValueError) as exc:
         typer.echo(f"Invalid settings: {exc}", err=True)
         raise typer.Exit(2) from None
+    if settings.mqtt_listener and not _can_listen(settings.mqtt_host, settings.mqtt_port):
+        typer.echo(f"The embedded MQTT listener cannot listen on {settings.mqtt_host}:"
+                   f"{settings.mqtt_port} (in use?): set mqtt_port, or mqtt_listener = false "
+                   "when a real broker serves MQTT.", err=True)
+        raise typer.Exit(2)
     typer.echo(f"smartcity {__version__} on http://{settings.host}:{settings.port}/ "
                f"(database {settings.db})")
     # Authentication and access control are not built yet: say so every time.
@@ -53,3 +59,13 @@ def serve(
                "network only.", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False)
+
+
+def _can_listen(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

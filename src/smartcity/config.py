@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     retention: tuple[RetentionSetting, ...] = ()
     retention_interval: float = Field(3600.0, gt=0, description="seconds between retention "
                                       "runs")
+    mqtt_listener: bool = Field(True, description="run the embedded MQTT listener")
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(1885, ge=1, le=65535, description="embedded MQTT listener port "
+                           "(not 1883, which a real broker holds)")
     log_level: str = "info"
 
 

@@ -1,0 +1,1 @@
+"""MQTT in the platform: the embedded listener of the default mode."""
