@@ -256,9 +256,16 @@ class Notifier:
         self.wake()  # more may have queued up behind this subscription
 
     async def _deliver_all(self, key: tuple[str, str], entries: list[OutboxEntry]) -> None:
-        for entry in entries:
-            await self._deliver(key, entry)
-            await self.store.drop_notifications([entry.number])
+        # Delivered entries leave the outbox together, in one transaction: a crash in
+        # between sends some again (at least once), never loses one.
+        delivered: list[int] = []
+        try:
+            for entry in entries:
+                await self._deliver(key, entry)
+                delivered.append(entry.number)
+        finally:
+            if delivered:
+                await self.store.drop_notifications(delivered)
 
     async def _deliver(self, key: tuple[str, str], entry: OutboxEntry) -> None:
         compiled = self.index.get(*key)

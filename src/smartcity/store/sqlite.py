@@ -449,7 +449,8 @@ class SqliteStore:
                                 "ORDER BY number LIMIT ?", (limit,))]
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
-        self.db.executemany("DELETE FROM outbox WHERE number=?", [(n,) for n in numbers])
+        self.transaction(lambda: self.db.executemany("DELETE FROM outbox WHERE number=?",
+                                                     [(n,) for n in numbers]))
 
     # -- subscriptions ---------------------------------------------------------
     async def subscriptions(self) -> list[dict[str, Any]]:

@@ -63,6 +63,15 @@ def _find(instances: list[Instance], dataset_id: str | None) -> int | None:
     return None
 
 
+def _structure(stored: Entity) -> Entity:
+    """A copy of an entity down to its attribute lists, sharing the instances.
+
+    Every operation here replaces instances and never changes one in place, so a write
+    copies what it changes instead of the whole entity.
+    """
+    return {**stored, "attrs": {iri: list(i) for iri, i in stored["attrs"].items()}}
+
+
 def _remove(result: Entity, iri: str, dataset_id: str | None) -> bool:
     current = result["attrs"].get(iri)
     index = _find(current, dataset_id) if current else None
@@ -103,12 +112,9 @@ def _members(result: Entity, fragment: Entity, *, overwrite: bool) -> list[str]:
 def append_attributes(stored: Entity, fragment: Entity, now: str,
                       *, overwrite: bool = True, owned: bool = False
                       ) -> tuple[Entity, AttrOutcome]:
-    """POST /entities/{id}/attrs: add attributes, replacing existing ones unless told not to.
-
-    Instances are replaced, never changed in place, so the result shares the stored
-    entity's untouched instances; an ``owned`` fragment's instances are taken as they are.
-    """
-    result = {**stored, "attrs": {iri: list(i) for iri, i in stored["attrs"].items()}}
+    """POST /entities/{id}/attrs: add attributes, replacing existing ones unless told not to;
+    an ``owned`` fragment's instances are taken as they are."""
+    result = _structure(stored)
     outcome = AttrOutcome(updated=_members(result, fragment, overwrite=overwrite))
     for iri, instances in fragment["attrs"].items():
         current = result["attrs"].setdefault(iri, [])
@@ -138,7 +144,7 @@ def update_attributes(stored: Entity, fragment: Entity, now: str
     expect); an instance set to NGSI-LD null is removed. A scope is only updated where
     one exists.
     """
-    result = copy.deepcopy(stored)
+    result = _structure(stored)
     outcome = AttrOutcome()
     if SCOPE in fragment and not stored.get(SCOPE):
         outcome.not_updated.append((SCOPE, "The entity has no scope to update"))
@@ -207,7 +213,7 @@ def partial_update(stored: Entity, iri: str, fragment: list[Instance], now: str)
     """PATCH /entities/{id}/attrs/{attrId}: merge the fragment into the named instance."""
     if not stored["attrs"].get(iri):
         raise ResourceNotFound(f"Attribute {iri} does not exist")
-    result = copy.deepcopy(stored)
+    result = _structure(stored)
     for inst in fragment:
         dataset_id = inst.get("datasetId")
         if inst.get(DELETE):
@@ -230,7 +236,7 @@ def replace_attribute(stored: Entity, iri: str, instances: list[Instance], now: 
     """PUT /entities/{id}/attrs/{attrId}: the attribute instance is replaced whole."""
     if not stored["attrs"].get(iri):
         raise ResourceNotFound(f"Attribute {iri} does not exist")
-    result = copy.deepcopy(stored)
+    result = _structure(stored)
     for inst in instances:
         index = _find(result["attrs"][iri], inst.get("datasetId"))
         if index is None:
@@ -243,7 +249,7 @@ def replace_attribute(stored: Entity, iri: str, instances: list[Instance], now: 
 
 def merge_entity(stored: Entity, patch: Entity, now: str) -> Entity:
     """PATCH /entities/{id} (merge-patch): add, merge or (with null) delete attributes."""
-    result = copy.deepcopy(stored)
+    result = _structure(stored)
     _members(result, patch, overwrite=True)
     for iri, instances in patch["attrs"].items():
         for inst in instances:
@@ -272,7 +278,7 @@ def _without_deletions(instance: Instance) -> Instance:
 def delete_attribute(stored: Entity, iri: str, dataset_id: str | None, delete_all: bool,
                      now: str) -> Entity:
     """DELETE /entities/{id}/attrs/{attrId} with optional datasetId / deleteAll."""
-    result = copy.deepcopy(stored)
+    result = _structure(stored)
     if iri == SCOPE:
         if result.pop(SCOPE, None) is None:
             raise ResourceNotFound("The entity has no scope")
