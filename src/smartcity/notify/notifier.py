@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-import httpx
 import orjson
 
 from smartcity.core.clock import Clock, timestamp
@@ -37,6 +36,7 @@ from smartcity.core.ngsild.matching import (
 )
 from smartcity.core.ngsild.storage import EntityStore, OutboxEntry, Selection
 from smartcity.core.ngsild.subscription_model import Subscription, status_of
+from smartcity.notify.http import HttpSender
 from smartcity.notify.mqtt import MqttSender
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Notifier:
         self.compile_terms = compile_terms
         self.retries = retries
         self.backoff = backoff
-        self.client = httpx.AsyncClient(timeout=timeout)
+        self.http = HttpSender(timeout)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -217,7 +217,7 @@ class Notifier:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
-        await self.client.aclose()
+        await self.http.close()
         await self.mqtt.close()
 
     async def _run(self) -> None:
@@ -310,6 +310,4 @@ class Notifier:
             headers["Link"] = f'<{link}>; rel="{CONTEXT_REL}"; type="application/ld+json"'
         if record.get("tenant"):
             headers["NGSILD-Tenant"] = record["tenant"]
-        response = await self.client.post(endpoint["uri"], content=orjson.dumps(body),
-                                          headers=headers)
-        response.raise_for_status()
+        await self.http.post(endpoint["uri"], orjson.dumps(body), headers)
