@@ -29,6 +29,7 @@ from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
+from smartcity.store.sqlite_types import type_clause
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -230,15 +231,9 @@ class SqliteStore:
             clauses.append(f"e.id IN ({','.join('?' * len(selection.ids))})")
             params.extend(selection.ids)
         if selection.types is not None:
-            alternatives = []
-            for conjunction in selection.types:
-                parts = []
-                for type_iri in conjunction:
-                    parts.append("EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = ? "
-                                 "AND t.type = ? AND t.entity = e.pk)")
-                    params.extend((tenant, type_iri))
-                alternatives.append("(" + " AND ".join(parts) + ")")
-            clauses.append("(" + " OR ".join(alternatives) + ")")
+            clause, args = type_clause("entity_types", "e.pk", tenant, selection.types)
+            clauses.append(clause)
+            params.extend(args)
         if selection.attrs is not None:
             marks = ",".join("?" * len(selection.attrs))
             clauses.append("e.pk IN (SELECT a.entity FROM entity_attrs a WHERE a.tenant = ? "

@@ -29,6 +29,7 @@ from smartcity.core.ngsild.history_storage import (
 )
 from smartcity.store.history_rows import decode, encode
 from smartcity.store.sqlite_readers import Readers
+from smartcity.store.sqlite_types import type_clause
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history_entities (
@@ -360,14 +361,9 @@ class SqliteHistory:
             clauses.append(f"h.id IN ({','.join('?' * len(selection.ids))})")
             params.extend(selection.ids)
         if selection.types is not None:
-            alternatives = []
-            for conjunction in selection.types:
-                alternatives.append("(" + " AND ".join(
-                    "EXISTS (SELECT 1 FROM history_types t WHERE t.tenant = ? AND t.type = ? "
-                    "AND t.entity = h.pk)" for _ in conjunction) + ")")
-                for type_iri in conjunction:
-                    params.extend((tenant, type_iri))
-            clauses.append("(" + " OR ".join(alternatives) + ")")
+            clause, args = type_clause("history_types", "h.pk", tenant, selection.types)
+            clauses.append(clause)
+            params.extend(args)
         return [HistoryHead(entity_id, tuple(orjson.loads(types)),
                             tuple(orjson.loads(scope)) if scope is not None else None, created)
                 for entity_id, types, scope, created in self.db.execute(
