@@ -159,3 +159,21 @@ def test_a_notification_can_inline_the_linked_entity(api: httpx.Client,
     assert api.post("/entities", json=member).status_code == 201
     data = receiver.next()[1]["data"]
     assert data[0]["refGroup"]["entity"]["name"]["value"] == "Kungsholmen"
+
+
+def test_a_q_on_linked_entities_notifies_only_when_the_linked_entity_matches(
+        api: httpx.Client, receiver: Receiver) -> None:
+    for device, level in (("low", 0.3), ("full", 0.95)):
+        assert api.post("/entities", json={
+            "id": f"urn:ngsi-ld:Device:{device}", "type": "Device",
+            "batteryLevel": {"type": "Property", "value": level}}).status_code == 201
+    subscribe(api, receiver.url, entities=[{"type": "Vehicle"}],
+              q="isConnectedTo{batteryLevel}<0.5")
+    for vehicle, device in (("ok", "full"), ("low", "low")):
+        assert api.post("/entities", json={
+            "id": f"urn:ngsi-ld:Vehicle:{vehicle}", "type": "Vehicle",
+            "isConnectedTo": {"type": "Relationship",
+                              "object": f"urn:ngsi-ld:Device:{device}"}}).status_code == 201
+    assert receiver.next()[1]["data"][0]["id"] == "urn:ngsi-ld:Vehicle:low"
+    with pytest.raises(queue.Empty):
+        receiver.next(timeout=0.5)

@@ -22,7 +22,7 @@ import orjson
 from smartcity.core.clock import Clock, timestamp
 from smartcity.core.events import EntityChange
 from smartcity.core.ngsild.context import CORE_CONTEXT_URL
-from smartcity.core.ngsild.linked import render_linked
+from smartcity.core.ngsild.linked import render_linked, resolve
 from smartcity.core.ngsild.matching import (
     Compiled,
     SubscriptionIndex,
@@ -34,6 +34,8 @@ from smartcity.core.ngsild.matching import (
     outbox_entries,
     periodic_body,
 )
+from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.query_language import LINKED
 from smartcity.core.ngsild.storage import EntityStore, OutboxEntry, Selection
 from smartcity.core.ngsild.subscription_model import Subscription, status_of
 from smartcity.notify.http import HttpSender
@@ -118,12 +120,38 @@ class Notifier:
         if record.get("timeInterval") and self._task is not None:
             self._start_periodic(compiled)
 
+    async def _link(self, changes: Sequence[EntityChange], levels: int) -> list[Entity]:
+        """Give each changed entity the entities its relationships reach (``LINKED``);
+        the entities that got them, for the caller to clean up."""
+        if not levels:
+            return []
+        marked: list[Entity] = []
+        tenants = {c.tenant for c in changes}
+        for tenant in tenants:
+            roots = [c.entity for c in changes if c.tenant == tenant and c.entity is not None]
+            reached = await resolve(roots, lambda ids, t=tenant: self.store.get_many(t, ids),
+                                    levels)
+            shared = {e["id"]: e for e in roots}
+            shared.update((entity_id, entity) for entity_id, (entity, _) in reached.items())
+            for entity in shared.values():
+                entity[LINKED] = shared
+            marked.extend(shared.values())
+        return marked
+
     async def outbox_for(self, changes: Sequence[EntityChange]) -> list[OutboxEntry]:
         """The notifications changes call for; joins fetch the linked entities now, so
         the notification tells the state of the moment of the change."""
         now = timestamp(self.clock.now())
         entries = []
-        for compiled, change, attrs in matched(self.index, changes, now):
+        # Subscriptions whose q reads linked entities (rel{attr}) see them through the
+        # entities of the changes, for the time of the matching only.
+        linked = await self._link(changes, self.index.links)
+        try:
+            found = list(matched(self.index, changes, now))
+        finally:
+            for entity in linked:
+                entity.pop(LINKED, None)
+        for compiled, change, attrs in found:
             notification = compiled.record["notification"]
             data = None
             if notification.get("join") in ("inline", "flat"):

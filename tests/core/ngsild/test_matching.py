@@ -139,13 +139,35 @@ def test_a_deleted_attribute_is_notified_as_ngsi_ld_null() -> None:
     assert body["data"][0]["level"] == {"type": "Property", "value": 2}
 
 
-def test_a_deleted_entity_is_notified_with_every_attribute_null() -> None:
+def test_a_deleted_entity_is_notified_by_what_identifies_it() -> None:
     gone = EntityChange("deleted", "", "urn:ngsi-ld:Streetlight:1", None, lamp(power="on"),
                         NOW)
     body = notified(index_of(subscription(notificationTrigger=["entityDeleted"])), gone)[0]
     assert body["data"][0] == {"id": "urn:ngsi-ld:Streetlight:1", "type": "Streetlight",
-                               "deletedAt": NOW,
-                               "power": {"type": "Property", "value": "urn:ngsi-ld:null"}}
+                               "deletedAt": NOW}
+
+
+def test_an_entity_deleted_under_attribute_deleted_shows_its_watched_attributes_null(
+        ) -> None:
+    gone = EntityChange("deleted", "", "urn:ngsi-ld:Streetlight:1", None,
+                        lamp(power="on", level=2), NOW)
+    sub = subscription(notificationTrigger=["attributeDeleted"], watchedAttributes=[D + "power"],
+                       notification={"endpoint": {"uri": "http://x"}, "sysAttrs": True})
+    entity = notified(index_of(sub), gone)[0]["data"][0]
+    assert entity["power"]["value"] == "urn:ngsi-ld:null"
+    assert entity["power"]["deletedAt"] == NOW
+    assert "level" not in entity
+
+
+def test_a_deleted_dataset_instance_is_shown_null_beside_the_instances_left() -> None:
+    before = lamp(power="on")
+    before["attrs"][D + "power"].append({"type": "Property", "value": "off",
+                                         "datasetId": "urn:ngsi-ld:Dataset:b"})
+    sub = subscription(notificationTrigger=["attributeDeleted"])
+    shown = notified(index_of(sub), updated(before, lamp(power="on")))[0]["data"][0]["power"]
+    assert shown == [{"type": "Property", "value": "on"},
+                     {"type": "Property", "value": "urn:ngsi-ld:null",
+                      "datasetId": "urn:ngsi-ld:Dataset:b"}]
 
 
 def test_dataset_ids_select_the_instances_a_notification_shows() -> None:
@@ -169,3 +191,12 @@ def test_updates_of_unwatched_attributes_look_at_no_watching_subscription() -> N
     assert index.candidates("", [D + "Streetlight"], [D + "power"]) == []
     assert [c.record["id"] for c in index.candidates(
         "", [D + "Streetlight"], [D + "other7"])] == ["urn:s:7"]
+
+
+def test_an_attribute_deleted_with_all_its_instances_is_one_null() -> None:
+    before = lamp(power="on", level=1)
+    before["attrs"][D + "power"].append({"type": "Property", "value": "off",
+                                         "datasetId": "urn:ngsi-ld:Dataset:b"})
+    sub = subscription(notificationTrigger=["attributeDeleted"])
+    shown = notified(index_of(sub), updated(before, lamp(level=1)))[0]["data"][0]["power"]
+    assert shown == {"type": "Property", "value": "urn:ngsi-ld:null"}

@@ -24,7 +24,7 @@ from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.model import VALUE_MEMBER, Entity, Instance
 from smartcity.core.ngsild.normalize import NULL
 from smartcity.core.ngsild.query import parse_type_expression
-from smartcity.core.ngsild.query_language import compile_q, parse_q
+from smartcity.core.ngsild.query_language import compile_q, linked_depth, parse_q
 from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View, render_entity
 from smartcity.core.ngsild.scope_query import parse_scope_q
 from smartcity.core.ngsild.storage import OutboxEntry, Predicate
@@ -63,6 +63,7 @@ class Compiled:
     watched: frozenset[str] | None
     triggers: frozenset[str]
     predicate: Predicate | None
+    links: int = 0  # relationship hops its q reads through (rel{attr} terms)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -75,9 +76,12 @@ def compile_subscription(record: Subscription, terms: TermMap) -> Compiled:
                  re.compile(s["idPattern"]) if s.get("idPattern") else None)
         for s in record.get("entities") or ())
     checks: list[Predicate] = []
+    links = 0
     if record.get("q"):
         # Clients write q as they would in a URL, percent-encoding included (%20).
-        checks.append(compile_q(parse_q(unquote(record["q"])), terms.expand))
+        expr = parse_q(unquote(record["q"]))
+        links = linked_depth(expr)
+        checks.append(compile_q(expr, terms.expand))
     if record.get("scopeQ"):
         scope = parse_scope_q(record["scopeQ"])
         checks.append(lambda entity: scope(entity.get("scope")))
@@ -89,7 +93,8 @@ def compile_subscription(record: Subscription, terms: TermMap) -> Compiled:
     watched = record.get("watchedAttributes")
     return Compiled(record, terms, selectors,
                     frozenset(watched) if watched else None,
-                    frozenset(record.get("notificationTrigger") or DEFAULT_TRIGGERS), predicate)
+                    frozenset(record.get("notificationTrigger") or DEFAULT_TRIGGERS), predicate,
+                    links)
 
 
 def _geo_check(geo_q: dict[str, Any], terms: TermMap) -> Predicate:
@@ -106,6 +111,7 @@ class SubscriptionIndex:
 
     def __init__(self) -> None:
         self._all: dict[tuple[str, str], Compiled] = {}
+        self._links: dict[tuple[str, str], int] = {}  # subscriptions with linked q terms
         self._by_type: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
         self._by_attr: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
         # Subscriptions with both types and watchedAttributes, by (tenant, type, attr):
@@ -118,6 +124,8 @@ class SubscriptionIndex:
         self.remove(*compiled.key)
         tenant, key = compiled.record["tenant"], compiled.key
         self._all[key] = compiled
+        if compiled.links:
+            self._links[key] = compiled.links
         places: list[set[tuple[str, str]]] = []
         types = {t for selector in compiled.selectors for t in set().union(*selector.types)}
         # entityCreated/entityDeleted fire whatever attributes the entity has.
@@ -135,8 +143,14 @@ class SubscriptionIndex:
             place.add(key)
         self._places[key] = places
 
+    @property
+    def links(self) -> int:
+        """The most relationship hops any subscription's q reads through."""
+        return max(self._links.values(), default=0)
+
     def remove(self, tenant: str, subscription_id: str) -> None:
         key = (tenant, subscription_id)
+        self._links.pop(key, None)
         if self._all.pop(key, None) is None:
             return
         for place in self._places.pop(key, ()):
@@ -220,22 +234,43 @@ def matches(compiled: Compiled, change: EntityChange, attrs: dict[str, set[str]]
 
 def notification_entity(compiled: Compiled, change: EntityChange,
                         attrs: dict[str, set[str]]) -> Entity:
-    """The entity as a notification shows it: deleted attributes (or the whole deleted
-    entity) as NGSI-LD null, previous values when showChanges asks for them."""
+    """The entity as a notification shows it: deleted attribute instances as NGSI-LD null
+    (beside the instances left), previous values when showChanges asks for them. A
+    deleted entity shows what identifies it, and as null the attributes it had when
+    showChanges asks for their previous values, or those the subscription watches when
+    it asked for attributeDeleted."""
     notification = compiled.record["notification"]
-    entity = change.entity if change.entity is not None else change.previous
-    assert entity is not None
     show_changes = bool(notification.get("showChanges"))
     if change.kind == "deleted":
-        return _nulled(entity, entity["attrs"], show_changes)
-    gone = {iri: change.previous["attrs"][iri] for iri, fired in attrs.items()
-            if "attributeDeleted" in fired and change.previous is not None
-            and iri in change.previous["attrs"] and iri not in entity["attrs"]}
+        assert change.previous is not None
+        shown = show_changes or "attributeDeleted" in compiled.triggers
+        watched = {} if not shown else {
+            iri: instances for iri, instances in change.previous["attrs"].items()
+            if compiled.watched is None or iri in compiled.watched}
+        return {**change.previous,
+                "attrs": _nulled(watched, show_changes, change.at)}
+    entity = change.entity
+    assert entity is not None
+    gone: dict[str, list[Instance]] = {}
+    if change.previous is not None:
+        for iri, fired in attrs.items():
+            if "attributeDeleted" not in fired:
+                continue
+            kept = {i.get("datasetId") for i in entity["attrs"].get(iri, ())}
+            removed = [i for i in change.previous["attrs"].get(iri, ())
+                       if i.get("datasetId") not in kept]
+            if removed and not kept:
+                # The whole attribute went: one null stands for it (clause 4.5.5).
+                default = next((i for i in removed if "datasetId" not in i), removed[0])
+                removed = [{k: v for k, v in default.items() if k != "datasetId"}]
+            if removed:
+                gone[iri] = removed
     if show_changes and change.previous is not None:
         entity = _with_previous(entity, change.previous)
     if gone:
-        nulled = _nulled(entity, gone, show_changes)
-        entity = {**entity, "attrs": {**entity["attrs"], **nulled["attrs"]}}
+        nulled = _nulled(gone, show_changes, change.at)
+        entity = {**entity, "attrs": {**entity["attrs"], **{
+            iri: [*entity["attrs"].get(iri, ()), *nulls] for iri, nulls in nulled.items()}}}
     return entity
 
 
@@ -287,9 +322,11 @@ def periodic_body(compiled: Compiled, entities: list[Entity], now: str) -> dict[
             "triggerReason": "timeInterval"}
 
 
-def _nulled(entity: Entity, attrs: dict[str, list[Instance]], show_changes: bool) -> Entity:
-    """Deleted attributes as notifications show them: NGSI-LD null, with the previous
-    value when showChanges asks for it (clause 5.2.12)."""
+def _nulled(attrs: dict[str, list[Instance]], show_changes: bool,
+            deleted_at: str) -> dict[str, list[Instance]]:
+    """Deleted attribute instances as notifications show them: NGSI-LD null with when
+    they were deleted (shown with sysAttrs), and the previous value when showChanges asks
+    for it (clause 5.2.12)."""
     shown: dict[str, list[Instance]] = {}
     for iri, instances in attrs.items():
         nulls = []
@@ -298,13 +335,15 @@ def _nulled(entity: Entity, attrs: dict[str, list[Instance]], show_changes: bool
             member = VALUE_MEMBER.get(kind, "value")
             null: Instance = {"type": kind, member: {"@none": NULL} if member == "languageMap"
                               else NULL}
-            if "datasetId" in inst:
-                null["datasetId"] = inst["datasetId"]
+            for kept in ("datasetId", "createdAt", "modifiedAt"):
+                if kept in inst:
+                    null[kept] = inst[kept]
+            null["deletedAt"] = deleted_at
             if show_changes and member in inst:
                 null[_PREVIOUS[member]] = inst[member]
             nulls.append(null)
         shown[iri] = nulls
-    return {**entity, "attrs": shown}
+    return shown
 
 
 def _with_previous(entity: Entity, previous: Entity) -> Entity:
