@@ -233,3 +233,15 @@ async def test_history_survives_a_restart(tmp_path: Path) -> None:
     await again.history.record("", history("urn:s:1", reading("urn:s:1", 2, 2)), at(3))
     assert await values(again, "urn:s:1") == [1, 2]
     await again.close()
+
+
+async def test_a_deleted_history_leaves_no_folded_periods_behind(store: SqliteStore) -> None:
+    await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
+                                                       for m in range(5))), at(5))
+    await store.history.downsample(None, None, at(5), 60 * MINUTE)
+    assert await store.history.delete_entity_history("", "urn:s:1")
+    await store.history.record("", history("urn:s:2", reading("urn:s:2", 1, 1)), at(5))
+    grid = Grid(at(0), at(60), parse_duration("PT0S"))
+    (bucket,) = (await store.history.aggregates("", {"urn:s:2": grid}, SeriesFilter(),
+                                                Window(), ["totalCount"]))["urn:s:2"]
+    assert bucket.values["totalCount"] == 1

@@ -168,11 +168,12 @@ class SqliteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             result = work()
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             self.history.forget_cached()
             raise
-        db.execute("COMMIT")
         return result
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from smartcity.core.ngsild.errors import AlreadyExists
 from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstance
 from smartcity.core.ngsild.history_storage import (
     AggregateMethod,
@@ -72,9 +73,10 @@ _DISTINCT = (f"count(DISTINCT coalesce({_ANY}, json_extract(rest, '$.languageMap
              "json_extract(rest, '$.json')))")
 # What SQLite computes per period, and which of it each method needs: only that is
 # asked for, since every extra aggregate costs on every row scanned.
-_MEASURE_SQL = {"total": "count(*)", "count": f"count({_NUMBER})", "sum": f"sum({_NUMBER})",
+# total() sums as REAL: sum() of large integers raises an overflow.
+_MEASURE_SQL = {"total": "count(*)", "count": f"count({_NUMBER})", "sum": f"total({_NUMBER})",
                 "min": f"min({_ANY})", "max": f"max({_ANY})",
-                "squares": f"sum({_NUMBER} * {_NUMBER})", "distinct": _DISTINCT}
+                "squares": f"total({_NUMBER} * 1.0 * {_NUMBER})", "distinct": _DISTINCT}
 _NEEDS = {"totalCount": ("total",), "distinctCount": ("distinct",), "sum": ("count", "sum"),
           "avg": ("count", "sum"), "min": ("min",), "max": ("max",),
           "sumsq": ("count", "squares"), "stddev": ("count", "sum", "squares")}
@@ -82,8 +84,8 @@ _NEEDS = {"totalCount": ("total",), "distinctCount": ("distinct",), "sum": ("cou
 # it last time) takes in the rest.
 _FOLD = """
 INSERT INTO history_rollups (sid, start, period, total, count, sum, min, max, squares)
-SELECT sid, (t / ?) * ?, ?1, count(*), count(num), sum(num), min(num), max(num),
-       sum(num * num)
+SELECT sid, (t / ?) * ?, ?1, count(*), count(num), total(num), min(num), max(num),
+       total(num * 1.0 * num)
 FROM history WHERE sid = ?3 AND t < ?4 GROUP BY 2
 ON CONFLICT (sid, start) DO UPDATE SET total = total + excluded.total,
     count = count + excluded.count, sum = coalesce(sum, 0) + coalesce(excluded.sum, 0),
@@ -261,6 +263,7 @@ class SqliteHistory:
 
     def _drop_series(self, sids: Sequence[int]) -> None:
         self.db.executemany("DELETE FROM history WHERE sid=?", [(s,) for s in sids])
+        self.db.executemany("DELETE FROM history_rollups WHERE sid=?", [(s,) for s in sids])
         self.db.executemany("DELETE FROM history_series WHERE sid=?", [(s,) for s in sids])
 
     async def delete_instance(self, tenant: str, entity_id: str, attr: str,
@@ -281,6 +284,10 @@ class SqliteHistory:
             if found is None:
                 return False
             sid = found[0]
+            if replacement.time != found[1] and self.db.execute(
+                    "SELECT 1 FROM history WHERE sid=? AND t=?",
+                    (sid, replacement.time)).fetchone() is not None:
+                raise AlreadyExists("Another instance of the attribute holds that time")
             created = self.db.execute("SELECT created FROM history WHERE sid=? AND t=?",
                                       found).fetchone()[0]
             self.db.execute("DELETE FROM history WHERE sid=? AND t=?", found)

@@ -302,12 +302,34 @@ def test_the_query_body_form_takes_a_temporal_q(api: httpx.Client, vehicle: str)
     {"lastN": "0"}, {"timeproperty": "expiresAt"},
     {"options": "aggregatedValues", "aggrMethods": "avg", "aggrPeriodDuration": "P1X"},
     {"options": "aggregatedValues", "aggrMethods": "median"},
+    {"lastN": "\u00b2"}, {"options": "aggregatedValues", "aggrMethods": "sum",
+                           "aggrPeriodDuration": "P99999Y"},
 ])
 def test_bad_temporal_parameters_answer_400_and_change_nothing(
         api: httpx.Client, vehicle: str, params: dict[str, str]) -> None:
     response = api.get(path(vehicle), params=params)
     assert response.status_code == 400
     assert response.json()["type"] == ERRORS + "BadRequestData"
+    assert values(api.get(path(vehicle)).json(), "speed") == [120, 80, 100]
+
+
+def test_a_huge_last_n_means_all_and_large_integers_aggregate(api: httpx.Client) -> None:
+    entity_id = new_id()
+    create(api, sensor(entity_id, count=readings(*((n * 2 * 10**18, AUG[n][1])
+                                                   for n in range(3)))))
+    assert len(api.get(path(entity_id), params={"lastN": "9" * 30}).json()["count"]) == 3
+    response = api.get(path(entity_id), params={
+        "options": "aggregatedValues", "aggrMethods": "sum,stddev"})
+    assert response.status_code == 200
+    assert response.json()["count"]["sum"][0][0] == 6 * 10**18
+
+
+def test_moving_an_instance_onto_another_ones_time_is_refused(api: httpx.Client,
+                                                              vehicle: str) -> None:
+    first = api.get(path(vehicle)).json()["speed"][0]["instanceId"]
+    response = api.patch(f"{path(vehicle)}/attrs/speed/{first}", json={
+        "speed": {"type": "Property", "value": 1, "observedAt": AUG[1][1]}})
+    assert response.status_code == 409
     assert values(api.get(path(vehicle)).json(), "speed") == [120, 80, 100]
 
 

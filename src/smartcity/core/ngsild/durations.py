@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from smartcity.core.ngsild.errors import BadRequestData
-from smartcity.core.ngsild.instants import EPOCH, MICRO
+from smartcity.core.ngsild.instants import EPOCH, LAST, MICRO
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
     r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:[.,]\d+)?)S)?)?$")
 _UNITS = (7 * 86_400, 86_400, 3_600, 60)
+# Longer durations mean nothing for city history, and would leave the calendar's range.
+MAX_YEARS = 1000
+_YEAR = 366 * 86_400 * 1_000_000
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,18 @@ def parse_duration(text: str, name: str = "duration") -> Duration:
                  for value, unit in zip(rest[:-1], _UNITS, strict=True) if value)
     if seconds_text:
         micros += round(float(seconds_text.replace(",", ".")) * 1_000_000)
-    return Duration(int(years or 0) * 12 + int(months or 0), micros)
+    duration = Duration(int(years or 0) * 12 + int(months or 0), micros)
+    if duration.months > MAX_YEARS * 12 or duration.micros > MAX_YEARS * _YEAR:
+        raise BadRequestData(f"{name} is longer than {MAX_YEARS} years: {text!r}")
+    return duration
 
 
 def _add_months(instant: int, months: int) -> int:
     moment = EPOCH + instant * MICRO
     total = moment.year * 12 + moment.month - 1 + months
     year, month = divmod(total, 12)
+    if not 1 <= year <= 9999:
+        return LAST if year > 9999 else -LAST
     # Days past the end of the month clamp to its last day (Jan 31 + P1M = Feb 28/29).
     day = min(moment.day, _days_in(year, month + 1))
     shifted = moment.replace(year=year, month=month + 1, day=day)

@@ -16,6 +16,7 @@ from smartcity.core.ngsild.errors import BadRequestData
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 # Python reads at most six fraction digits: nanoseconds are cut to microseconds.
+LAST = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // MICRO
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -43,7 +44,8 @@ def read_instant(text: object, name: str) -> int:
 
 @lru_cache(maxsize=65536)
 def format_instant(micros: int) -> str:
-    moment = EPOCH + micros * MICRO
+    # Past the calendar's end (a period running past year 9999) reads as its last moment.
+    moment = EPOCH + min(micros, LAST) * MICRO
     fraction = micros % 1_000_000
     if fraction == 0:
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -23,6 +23,8 @@ TIMERELS = ("before", "after", "between")
 # options a temporal request may carry; the simplified forms all mean temporalValues.
 _SIMPLIFIED = {"temporalValues", "keyValues", "simplified", "concise"}
 TEMPORAL_OPTIONS = frozenset({*_SIMPLIFIED, "aggregatedValues", "normalized", "sysAttrs"})
+# More than any history holds: a larger lastN means the same, and stays a 64-bit integer.
+MAX_LAST_N = 2**31
 FORMATS = frozenset({*_SIMPLIFIED, "aggregatedValues", "normalized"})
 
 
@@ -87,9 +89,9 @@ def _last_n(value: Any) -> int | None:
     if value is None:
         return None
     text = str(value)
-    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise BadRequestData(f"lastN must be a positive integer: {value!r}")
-    return int(text)
+    return min(int(text), MAX_LAST_N)
 
 
 def _representation(options: set[str], format_name: str | None) -> Representation:
