@@ -550,7 +550,9 @@ def _merge(a: Measures, b: Measures) -> Measures:
         if value is None or other is None:
             merged[name] = value if other is None else other
         elif name in ("min", "max"):
-            merged[name] = min(value, other) if name == "min" else max(value, other)
+            # SQLite orders numbers before text; so does this merge.
+            pair = sorted((value, other), key=lambda v: (isinstance(v, str), v))
+            merged[name] = pair[0] if name == "min" else pair[1]
         elif name == "distinct":
             merged[name] = value  # distinct values are not kept by folded periods
         else:
