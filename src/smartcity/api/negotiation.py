@@ -168,6 +168,13 @@ async def compile_context(compiler: ContextCompiler, context: Any) -> TermMap:
     return await asyncio.to_thread(compiler.compile, context)
 
 
+async def link_terms(compiler: ContextCompiler, request: Request) -> tuple[TermMap, Any]:
+    """The term map of the request's Link header @context (the core one without), and
+    that context."""
+    context = link_context(request)
+    return await compile_context(compiler, context), context
+
+
 def allow_params(request: Request, allowed: frozenset[str]) -> None:
     """Refuse query parameters the operation does not define (clause 6.3.20)."""
     for name in request.query_params:

@@ -14,9 +14,8 @@ from smartcity.api.negotiation import (
     JSON_LD,
     accepted,
     allow_params,
-    compile_context,
     json_response,
-    link_context,
+    link_terms,
     tenant_of,
 )
 from smartcity.api.platform import platform_of
@@ -40,8 +39,7 @@ async def _setup(request: Request, allowed: frozenset[str]
             raise BadRequestData(f"{flag} must be true or false")
     tenant = tenant_of(request)
     media = accepted(request, (JSON, JSON_LD))
-    context = link_context(request)
-    terms = await compile_context(platform.compiler, context)
+    terms, context = await link_terms(platform.compiler, request)
     await platform.entities.require_tenant(tenant)
     detailed = request.query_params.get("details") == "true"
     return platform, tenant, media, terms, context, detailed

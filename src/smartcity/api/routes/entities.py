@@ -15,7 +15,7 @@ from smartcity.api.negotiation import (
     allow_params,
     compile_context,
     json_response,
-    link_context,
+    link_terms,
     parse_options,
     read_body,
     tenant_of,
@@ -51,11 +51,6 @@ from smartcity.core.ngsild.storage import Page
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["entities"])
 NO_CONTENT = 204
 VALUE_MEMBERS = frozenset(VALUE_MEMBER.values())
-
-
-async def _get_terms(platform: Platform, request: Request) -> tuple[TermMap, Any]:
-    context = link_context(request)
-    return await compile_context(platform.compiler, context), context
 
 
 def type_gate(request: Request, terms: TermMap) -> frozenset[str] | None:
@@ -120,7 +115,7 @@ async def query_entities(request: Request) -> Response:
     allow_params(request, QUERY_PARAMS)
     tenant = tenant_of(request)
     media = entity_media(request)
-    terms, context = await _get_terms(platform, request)
+    terms, context = await link_terms(platform.compiler, request)
     options = parse_options(request, READ_OPTIONS)
     view = view_of(request.query_params, terms, options)
     rendered, headers = await run_query(request, platform, tenant, media, terms,
@@ -182,7 +177,7 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
     tenant = tenant_of(request)
     media = entity_media(request)
     check_entity_id(entity_id)
-    terms, context = await _get_terms(platform, request)
+    terms, context = await link_terms(platform.compiler, request)
     options = parse_options(request, READ_OPTIONS)
     view = view_of(request.query_params, terms, options)
     entity = await platform.entities.retrieve(tenant, entity_id, type_gate(request, terms))
@@ -306,7 +301,7 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
     allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
-    terms, _ = await _get_terms(platform, request)
+    terms, _ = await link_terms(platform.compiler, request)
     params = request.query_params
     delete_all = params.get("deleteAll") == "true"
     if params.get("deleteAll") not in (None, "true", "false"):
@@ -323,7 +318,7 @@ async def delete_entity(entity_id: str, request: Request) -> Response:
     allow_params(request, WRITE_PARAMS)
     tenant = tenant_of(request)
     check_entity_id(entity_id)
-    terms, _ = await _get_terms(platform, request)
+    terms, _ = await link_terms(platform.compiler, request)
     await platform.entities.delete(tenant, entity_id, type_gate(request, terms))
     return Response(status_code=NO_CONTENT)
 

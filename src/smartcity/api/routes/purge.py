@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smartcity.api.negotiation import allow_params, compile_context, link_context, tenant_of
+from smartcity.api.negotiation import allow_params, link_terms, tenant_of
 from smartcity.api.platform import platform_of
 from smartcity.core.ngsild.purge import plan_purge, purge_entities
 
@@ -22,7 +22,7 @@ async def purge(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, PURGE_PARAMS)
     tenant = tenant_of(request)
-    terms = await compile_context(platform.compiler, link_context(request))
+    terms, _ = await link_terms(platform.compiler, request)
     plan = plan_purge(dict(request.query_params), terms)
     await purge_entities(platform.entities, tenant, plan)
     return Response(status_code=204)

@@ -15,7 +15,7 @@ from smartcity.api.negotiation import (
     allow_params,
     compile_context,
     json_response,
-    link_context,
+    link_terms,
     parse_options,
     read_body,
     tenant_of,
@@ -83,8 +83,7 @@ async def query_subscriptions(request: Request) -> Response:
     options = parse_options(request, READ_OPTIONS)
     offset, limit, count = pagination(request, platform.settings.default_limit,
                                       platform.settings.max_limit)
-    context = link_context(request)
-    terms = await compile_context(platform.compiler, context)
+    terms, context = await link_terms(platform.compiler, request)
     service = platform.subscriptions
     records, total = await service.list(tenant, offset, limit)
     page = Page(entities=records, total=total if count else None,
@@ -103,8 +102,7 @@ async def retrieve_subscription(sub_id: str, request: Request) -> Response:
     _check_id(sub_id)
     media = accepted(request, (JSON, JSON_LD))
     options = parse_options(request, READ_OPTIONS)
-    context = link_context(request)
-    terms = await compile_context(platform.compiler, context)
+    terms, context = await link_terms(platform.compiler, request)
     service = platform.subscriptions
     # A client that has just been notified sees that delivery counted.
     await platform.notifier.settle(tenant, sub_id)

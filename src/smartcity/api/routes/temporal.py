@@ -17,7 +17,7 @@ from smartcity.api.negotiation import (
     allow_params,
     compile_context,
     json_response,
-    link_context,
+    link_terms,
     parse_options,
     read_body,
     tenant_of,
@@ -53,11 +53,6 @@ QUERY_PARAMS = frozenset({*_TEMPORAL, *_SHAPE, "type", "id", "idPattern", "q", "
                           "georel", "geometry", "coordinates", "geoproperty", "limit",
                           "offset", "count", "orderBy"})
 BATCH_QUERY_PARAMS = frozenset({"options", "format", "limit", "offset", "count", "local"})
-
-
-async def _terms(platform: Platform, request: Request) -> tuple[TermMap, Any]:
-    context = link_context(request)
-    return await compile_context(platform.compiler, context), context
 
 
 # -- provision -------------------------------------------------------------------
@@ -132,7 +127,7 @@ async def delete_instance(entity_id: str, attr: str, instance: str,
     allow_params(request, frozenset({"local"}))
     tenant = tenant_of(request)
     check_entity_id(entity_id)
-    terms, _ = await _terms(platform, request)
+    terms, _ = await link_terms(platform.compiler, request)
     iri = check_attribute_path(attr, terms)
     number = check_instance_id(instance)
     if number is None:
@@ -148,7 +143,7 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
     allow_params(request, frozenset({"local", "deleteAll", "datasetId"}))
     tenant = tenant_of(request)
     check_entity_id(entity_id)
-    terms, _ = await _terms(platform, request)
+    terms, _ = await link_terms(platform.compiler, request)
     iri = check_attribute_path(attr, terms)
     params = request.query_params
     if params.get("deleteAll") not in (None, "true", "false"):
@@ -186,7 +181,7 @@ async def retrieve_temporal(entity_id: str, request: Request) -> Response:
     allow_params(request, RETRIEVE_PARAMS)
     tenant = tenant_of(request)
     media = accepted(request)
-    terms, context = await _terms(platform, request)
+    terms, context = await link_terms(platform.compiler, request)
     options = parse_options(request, TEMPORAL_OPTIONS)
     params = request.query_params
     view = view_of({k: v for k, v in params.items() if k not in ("format", "options")},
@@ -207,7 +202,7 @@ async def query_temporal(request: Request) -> Response:
     allow_params(request, QUERY_PARAMS)
     tenant = tenant_of(request)
     media = accepted(request)
-    terms, context = await _terms(platform, request)
+    terms, context = await link_terms(platform.compiler, request)
     options = parse_options(request, TEMPORAL_OPTIONS)
     params = request.query_params
     view = view_of({k: v for k, v in params.items() if k not in ("format", "options")},
