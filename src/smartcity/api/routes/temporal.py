@@ -101,7 +101,7 @@ async def modify_instance(entity_id: str, attr: str, instance: str,
     if not attr:
         raise MethodNotAllowed("PATCH needs an attribute name")
     check_entity_id(entity_id)
-    number = check_instance_id(instance)
+    check_instance_id(instance)
     body = await read_body(request, platform.settings.max_body_bytes, patch=True)
     terms = await compile_context(platform.compiler, body.context)
     iri = check_attribute_path(attr, terms)
@@ -113,9 +113,7 @@ async def modify_instance(entity_id: str, attr: str, instance: str,
     instances = fragment.get(iri)
     if not instances or len(instances) != 1 or len(fragment) != 1:
         raise BadRequestData(f"The body must be one instance of {attr}")
-    if number is None:
-        raise ResourceNotFound(f"Attribute instance {instance} does not exist")
-    await platform.temporal.modify_instance(tenant, entity_id, iri, number, instances[0])
+    await platform.temporal.modify_instance(tenant, entity_id, iri, instance, instances[0])
     return Response(status_code=NO_CONTENT)
 
 
@@ -129,10 +127,8 @@ async def delete_instance(entity_id: str, attr: str, instance: str,
     check_entity_id(entity_id)
     terms, _ = await link_terms(platform.compiler, request)
     iri = check_attribute_path(attr, terms)
-    number = check_instance_id(instance)
-    if number is None:
-        raise ResourceNotFound(f"Attribute instance {instance} does not exist")
-    await platform.temporal.delete_instance(tenant, entity_id, iri, number)
+    check_instance_id(instance)
+    await platform.temporal.delete_instance(tenant, entity_id, iri, instance)
     return Response(status_code=NO_CONTENT)
 
 

@@ -72,13 +72,6 @@ def instance_id(number: int) -> str:
     return f"{INSTANCE_PREFIX}{number}"
 
 
-def instance_number(text: str) -> int | None:
-    """The stored number of an instanceId; None when this broker never gave it out."""
-    if text.startswith(INSTANCE_PREFIX) and text[len(INSTANCE_PREFIX):].isdigit():
-        return int(text[len(INSTANCE_PREFIX):])
-    return None
-
-
 def now_micros(clock: Clock) -> int:
     return int((clock.now() - EPOCH) // MICRO)
 
@@ -127,20 +120,22 @@ class TemporalService:
         if not await self.store.delete_series(tenant, entity_id, attr, dataset):
             raise ResourceNotFound(f"Entity {entity_id} has no such attribute history")
 
-    async def modify_instance(self, tenant: str, entity_id: str, attr: str, number: int,
-                              instance: Instance) -> None:
+    async def modify_instance(self, tenant: str, entity_id: str, attr: str, instance: str,
+                              body: Instance) -> None:
         await self._head(tenant, entity_id)
+        number = _stored_instance(instance)
         now = now_micros(self.clock)
-        replacement = from_temporal(entity_id, {attr: [instance]}, now)[0]
+        replacement = from_temporal(entity_id, {attr: [body]}, now)[0]
         if not await self.store.replace_instance(tenant, entity_id, attr, number,
                                                  replacement, now):
-            raise ResourceNotFound(f"Attribute instance {instance_id(number)} does not exist")
+            raise ResourceNotFound(f"Attribute instance {instance} does not exist")
 
     async def delete_instance(self, tenant: str, entity_id: str, attr: str,
-                              number: int) -> None:
+                              instance: str) -> None:
         await self._head(tenant, entity_id)
-        if not await self.store.delete_instance(tenant, entity_id, attr, number):
-            raise ResourceNotFound(f"Attribute instance {instance_id(number)} does not exist")
+        if not await self.store.delete_instance(tenant, entity_id, attr,
+                                                _stored_instance(instance)):
+            raise ResourceNotFound(f"Attribute instance {instance} does not exist")
 
     async def _head(self, tenant: str, entity_id: str) -> HistoryHead:
         heads = await self.store.heads(tenant, HeadSelection(ids=(entity_id,)))
@@ -303,11 +298,18 @@ def as_entity(entity_head: HistoryHead, instances: Sequence[StoredInstance]) -> 
     return entity
 
 
-def check_instance_id(text: str) -> int | None:
-    """The number of an instanceId given in a path; BadRequestData when it is no URI."""
+def check_instance_id(text: str) -> None:
+    """An instanceId given in a path must be a URI (BadRequestData)."""
     if not is_uri(text):
         raise BadRequestData(f"instanceId must be a URI: {text!r}")
-    return instance_number(text)
+
+
+def _stored_instance(text: str) -> int:
+    """The stored number of an instanceId; ResourceNotFound for one never given out."""
+    number = text.removeprefix(INSTANCE_PREFIX)
+    if number == text or not (number.isascii() and number.isdigit()):
+        raise ResourceNotFound(f"Attribute instance {text} does not exist")
+    return int(number)
 
 
 SCOPE = "scope"
