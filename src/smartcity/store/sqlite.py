@@ -29,7 +29,7 @@ from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
-from smartcity.store.sqlite_types import type_clause
+from smartcity.store.sqlite_types import entity_clauses
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -226,15 +226,8 @@ class SqliteStore:
 
     @staticmethod
     def _where(tenant: str, selection: Selection) -> tuple[str, list[Any]]:
-        clauses = ["e.tenant = ?"]
-        params: list[Any] = [tenant]
-        if selection.ids is not None:
-            clauses.append(f"e.id IN ({','.join('?' * len(selection.ids))})")
-            params.extend(selection.ids)
-        if selection.types is not None:
-            clause, args = type_clause("entity_types", "e.pk", tenant, selection.types)
-            clauses.append(clause)
-            params.extend(args)
+        clauses, params = entity_clauses("e", "entity_types", tenant, selection.ids,
+                                         selection.types)
         if selection.attrs is not None:
             marks = ",".join("?" * len(selection.attrs))
             clauses.append("e.pk IN (SELECT a.entity FROM entity_attrs a WHERE a.tenant = ? "

@@ -30,7 +30,7 @@ from smartcity.core.ngsild.history_storage import (
 )
 from smartcity.store.history_rows import decode, encode
 from smartcity.store.sqlite_readers import Readers
-from smartcity.store.sqlite_types import type_clause
+from smartcity.store.sqlite_types import entity_clauses
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history_entities (
@@ -362,15 +362,8 @@ class SqliteHistory:
 
     # -- reads ---------------------------------------------------------------
     async def heads(self, tenant: str, selection: HeadSelection) -> list[HistoryHead]:
-        clauses = ["h.tenant = ?"]
-        params: list[Any] = [tenant]
-        if selection.ids is not None:
-            clauses.append(f"h.id IN ({','.join('?' * len(selection.ids))})")
-            params.extend(selection.ids)
-        if selection.types is not None:
-            clause, args = type_clause("history_types", "h.pk", tenant, selection.types)
-            clauses.append(clause)
-            params.extend(args)
+        clauses, params = entity_clauses("h", "history_types", tenant, selection.ids,
+                                         selection.types)
         return [HistoryHead(entity_id, tuple(orjson.loads(types)),
                             tuple(orjson.loads(scope)) if scope is not None else None, created)
                 for entity_id, types, scope, created in self.db.execute(

@@ -1,4 +1,5 @@
-"""The SQL of an NGSI-LD type expression over a (tenant, type, entity) index table."""
+"""The SQL that selects entities by tenant, ids and NGSI-LD type expression, over a table
+of entities (``alias`` with pk, tenant, id) and its (tenant, type, entity) index table."""
 
 from __future__ import annotations
 
@@ -20,3 +21,19 @@ def type_clause(table: str, entity: str, tenant: str,
             params.extend((tenant, type_iri))
         alternatives.append("(" + " AND ".join(parts) + ")")
     return "(" + " OR ".join(alternatives) + ")", params
+
+
+def entity_clauses(alias: str, table: str, tenant: str, ids: tuple[str, ...] | None,
+                   types: tuple[frozenset[str], ...] | None) -> tuple[list[str], list[Any]]:
+    """(clauses to AND, parameters) keeping the tenant's entities of ``ids`` and ``types``
+    (None: any)."""
+    clauses = [f"{alias}.tenant = ?"]
+    params: list[Any] = [tenant]
+    if ids is not None:
+        clauses.append(f"{alias}.id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
+    if types is not None:
+        clause, args = type_clause(table, f"{alias}.pk", tenant, types)
+        clauses.append(clause)
+        params.extend(args)
+    return clauses, params
