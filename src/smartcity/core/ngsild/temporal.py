@@ -178,19 +178,23 @@ class TemporalService:
         if order != "stored":
             heads.sort(key=lambda h: h.entity_id, reverse=order == "id;desc")
         chosen = heads[offset:offset + limit]
-        page = await self._answer(tenant, chosen, temporal, series, bounds)
+        page = await self._answer(tenant, chosen, temporal, series, bounds, present)
         page.total = len(heads) if count else None
         page.more = len(heads) > offset + limit
         return page
 
     async def _answer(self, tenant: str, heads: Sequence[HistoryHead],
                       temporal: TemporalQuery, series: SeriesFilter,
-                      bounds: dict[str, list[Validity]] | None = None) -> TemporalPage:
+                      bounds: dict[str, list[Validity]] | None = None,
+                      spans: dict[str, tuple[int, int]] | None = None) -> TemporalPage:
+        """The page of ``heads``; ``spans`` are their first and last in-window instants
+        when the caller has them already."""
         if not heads:
             return TemporalPage([])
         ids = [h.entity_id for h in heads]
         if temporal.representation == "aggregatedValues":
-            return TemporalPage(await self._aggregated(tenant, heads, temporal, series))
+            return TemporalPage(await self._aggregated(tenant, heads, temporal, series,
+                                                       spans))
         window = temporal.window
         if window.last is None:
             # One instance past the cap is enough to know the answer is cut.
@@ -269,15 +273,19 @@ class TemporalService:
         return result
 
     async def _aggregated(self, tenant: str, heads: Sequence[HistoryHead],
-                          temporal: TemporalQuery, series: SeriesFilter
+                          temporal: TemporalQuery, series: SeriesFilter,
+                          spans: dict[str, tuple[int, int]] | None
                           ) -> list[TemporalEntity]:
         """Periods start at timeAt when the window has a start, else at the entity's first
         instance; they run to the window's end, else past its last instance."""
         window = replace(temporal.window, last=None)
-        spans = await self.store.span(tenant, [h.entity_id for h in heads], series, window)
+        if spans is None:
+            spans = await self.store.span(tenant, [h.entity_id for h in heads], series,
+                                          window)
         grids: dict[str, Grid] = {}
         nominal: dict[str, int] = {}
-        for entity_id, (first, last) in spans.items():
+        for entity_id in (h.entity_id for h in heads if h.entity_id in spans):
+            first, last = spans[entity_id]
             start = window.start if window.start is not None else first
             end = window.end if window.end is not None else last + 1
             grids[entity_id] = Grid(start, end, temporal.period)
