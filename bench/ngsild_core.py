@@ -34,8 +34,9 @@ from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.mutations import new_entity
 from smartcity.core.ngsild.normalize import parse_entity
 from smartcity.store.history_rows import encode
-from smartcity.store.sqlite import GEO_SLOTS, SCHEMA, index_rows, index_shape, values_signature
+from smartcity.store.sqlite import GEO_SLOTS, SCHEMA
 from smartcity.store.sqlite_history import SCHEMA as HISTORY_SCHEMA
+from smartcity.store.write_plan import index_rows, index_shape, values_signature
 
 STOCKHOLM = (18.0686, 59.3293)
 BATCH = 1000
@@ -108,7 +109,7 @@ def bench_raw_sqlite(path: Path, entities: list[dict[str, Any]]) -> float:
             rows["e"].append((pk, "", entity["id"], entity["modifiedAt"], index_shape(index),
                               values_signature(index), orjson.dumps(entity)))
             rows["t"].extend(("", t, pk) for t in types)
-            rows["a"].extend(("", *a[:1], pk, *a[1:]) for a in attrs)
+            rows["a"].extend(("", *a[:1], pk, *a[1:5]) for a in attrs)
             for slot, (attr, geometry) in enumerate(geoms):
                 lon, lat = geometry["coordinates"]
                 rows["b"].append((pk * GEO_SLOTS + slot, lon, lon, lat, lat, pk, attr))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -44,9 +50,59 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+# The PostgreSQL server the tests use; each test (or module) gets a schema of its own in
+# its ``test`` database, dropped afterwards.
+POSTGRES_URL = os.environ.get("SMARTCITY_TEST_POSTGRES", "postgresql://127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgres"]
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A database URL whose search path starts at a fresh, empty schema."""
+    parts = urlsplit(POSTGRES_URL)
+    require_service(parts.hostname or "127.0.0.1", parts.port or 5432, "PostgreSQL")
+    schema = "t_" + secrets.token_hex(6)
+
+    administer(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}?search_path={schema},public"
+    finally:
+        administer(f"DROP SCHEMA {schema} CASCADE")
+
+
+def administer(sql: str, url: str = POSTGRES_URL) -> None:
+    """Run SQL on PostgreSQL from any test code, async tests included (on a thread of
+    its own: the test's event loop may be running)."""
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, run()).result()
+
+
+@contextmanager
+def database(backend: str, directory: Path) -> Iterator[str]:
+    """The ``db`` setting of a fresh, empty database of ``backend``."""
+    if backend == "sqlite":
+        yield str(directory / "city.db")
+        return
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on each backend in turn."""
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "city.db"), max_body_bytes=64 * 1024)
+def settings(db: str) -> Settings:
+    return Settings(db=db, max_body_bytes=64 * 1024)
 
 
 @pytest.fixture
@@ -63,7 +119,6 @@ def client(base_url: str) -> Iterator[httpx.Client]:
 
 def require_service(host: str, port: int, name: str) -> None:
     """Skip a test whose real service is not running, unless CI demands every service."""
-    import os
     import socket
 
     try:
@@ -75,13 +130,21 @@ def require_service(host: str, port: int, name: str) -> None:
         pytest.skip(f"{name} is not running at {host}:{port}")
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db(tmp_path_factory: pytest.TempPathFactory,
+              request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database shared by a test module, on each backend in turn."""
+    directory = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    with database(request.param, directory) as db:
+        yield db
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory,
-           request: pytest.FixtureRequest) -> Iterator[str]:
-    """One server per test module (64 KiB body limit, as ``settings``); the module's tests
-    keep apart by using fresh entity ids or tenants. Yields the NGSI-LD API base URL."""
-    db = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url:
+def server(module_db: str) -> Iterator[str]:
+    """One server per test module and backend (64 KiB body limit, as ``settings``); the
+    module's tests keep apart by using fresh entity ids or tenants. Yields the NGSI-LD
+    API base URL."""
+    with LiveServer(Settings(db=module_db, max_body_bytes=64 * 1024)) as url:
         yield url + "/ngsi-ld/v1"
 
 

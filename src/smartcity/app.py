@@ -41,7 +41,7 @@ from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
 from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
-from smartcity.store.sqlite import SqliteStore
+from smartcity.store.backend import open_store
 
 MAX_CONTEXT_BYTES = 1024 * 1024
 log = logging.getLogger(__name__)
@@ -116,8 +116,8 @@ class EdgeMiddleware:
         await self.app(scope, receive, send_with_tenant)
 
 
-def build_platform(settings: Settings) -> Platform:
-    store = SqliteStore(settings.db)
+async def build_platform(settings: Settings) -> Platform:
+    store = await open_store(settings.db)
     clock = SystemClock()
     background: set[asyncio.Task[Any]] = set()
     loop = asyncio.get_running_loop()
@@ -183,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = build_platform(settings)
+        platform = await build_platform(settings)
         platform.contexts.load(await platform.store.contexts())
         await platform.subscriptions.load()
         for record in platform.subscriptions.records():

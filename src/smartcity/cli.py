@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import sqlite3
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import asyncpg
 import typer
 from pydantic import ValidationError
 
 from smartcity import __version__
-from smartcity.config import load_settings
+from smartcity.config import Settings, load_settings
+from smartcity.store.backend import describe, schema_version, upgrade
 
 app = typer.Typer(help="smartcity: an open platform for a smart and connected city.",
                   no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The database: schema version and upgrades.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+DB_HELP = "SQLite database file, or a postgresql:// URL."
 
 
 def _version(value: bool) -> None:
@@ -33,7 +40,7 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    db: Annotated[str | None, typer.Option(help="SQLite database file.")] = None,
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                 help="Settings file (TOML or JSON).")] = None,
 ) -> None:
@@ -42,23 +49,76 @@ def serve(
 
     from smartcity.app import create_app
 
-    try:
-        settings = load_settings(config, host=host, port=port, db=db)
-    except (ValidationError, ValueError) as exc:
-        typer.echo(f"Invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = _settings(config, host=host, port=port, db=db)
+    _require_current_schema(settings.db)
     if settings.mqtt_listener and not _can_listen(settings.mqtt_host, settings.mqtt_port):
         typer.echo(f"The embedded MQTT listener cannot listen on {settings.mqtt_host}:"
                    f"{settings.mqtt_port} (in use?): set mqtt_port, or mqtt_listener = false "
                    "when a real broker serves MQTT.", err=True)
         raise typer.Exit(2)
     typer.echo(f"smartcity {__version__} on http://{settings.host}:{settings.port}/ "
-               f"(database {settings.db})")
+               f"(database {describe(settings.db)})")
     # Authentication and access control are not built yet: say so every time.
     typer.echo("WARNING: this version has no authentication; serve it on a trusted "
                "network only.", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False)
+
+
+def _settings(config: Path | None, **values: Any) -> Settings:
+    try:
+        return load_settings(config, **values)
+    except (ValidationError, ValueError) as exc:
+        typer.echo(f"Invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _schema_version(db: str) -> tuple[int, int]:
+    try:
+        return asyncio.run(schema_version(db))
+    except (OSError, asyncpg.PostgresError, sqlite3.DatabaseError) as exc:
+        typer.echo(f"The database {describe(db)} cannot be read: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _require_current_schema(db: str) -> None:
+    """Serving refuses a database at another schema version (an empty one is set up):
+    upgrades are an operator's deliberate step, taken once for all workers."""
+    held, needed = _schema_version(db)
+    if held not in (0, needed):
+        advice = "run 'smartcity db upgrade' first" if held < needed else \
+            "it was written by a newer smartcity"
+        typer.echo(f"The database {describe(db)} holds schema version {held}, this "
+                   f"smartcity needs {needed}: {advice}.", err=True)
+        raise typer.Exit(2)
+
+
+@db_app.command("status")
+def db_status(
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                help="Settings file (TOML or JSON).")] = None,
+) -> None:
+    """Print the schema version the database holds and the one this smartcity needs."""
+    settings = _settings(config, db=db)
+    held, needed = _schema_version(settings.db)
+    typer.echo(f"{describe(settings.db)}: schema version {held}, this smartcity needs "
+               f"{needed}" + ("" if held == needed else " (run 'smartcity db upgrade')"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
+    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
+                                                help="Settings file (TOML or JSON).")] = None,
+) -> None:
+    """Apply the schema migrations the database lacks; every stored row is kept."""
+    settings = _settings(config, db=db)
+    _schema_version(settings.db)  # a clear message when the database cannot be reached
+    for applied in asyncio.run(upgrade(settings.db)):
+        typer.echo(f"applied migration {applied}")
+    held, _ = _schema_version(settings.db)
+    typer.echo(f"{describe(settings.db)} is at schema version {held}")
 
 
 def _can_listen(host: str, port: int) -> bool:

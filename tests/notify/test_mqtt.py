@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -20,9 +19,9 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def base(tmp_path: Path) -> Iterator[str]:
+def base(db: str) -> Iterator[str]:
     require_service("127.0.0.1", 1883, "Mosquitto")
-    with LiveServer(Settings(db=str(tmp_path / "city.db"))) as url:
+    with LiveServer(Settings(db=db)) as url:
         yield url + "/ngsi-ld/v1"
 
 

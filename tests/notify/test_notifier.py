@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,8 +57,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[httpx.Client]:
-    with LiveServer(Settings(db=str(tmp_path / "city.db"))) as url, \
+def api(db: str) -> Iterator[httpx.Client]:
+    with LiveServer(Settings(db=db)) as url, \
             httpx.Client(base_url=url + "/ngsi-ld/v1", timeout=10) as client:
         yield client
 
@@ -117,8 +116,8 @@ def test_a_dead_endpoint_is_counted_failed_and_never_blocks_writes(
         pytest.fail("the dead endpoint was never counted as failed")
 
 
-async def test_an_in_process_subscriber_gets_matching_changes(tmp_path: Path) -> None:
-    platform = build_platform(Settings(db=str(tmp_path / "city.db")))
+async def test_an_in_process_subscriber_gets_matching_changes(db: str) -> None:
+    platform = await build_platform(Settings(db=db))
     got: list[dict[str, Any]] = []
     d = "https://uri.etsi.org/ngsi-ld/default-context/"
     platform.notifier.listen({"id": "urn:lighting:lamps", "tenant": "",
@@ -133,6 +132,7 @@ async def test_an_in_process_subscriber_gets_matching_changes(tmp_path: Path) ->
     await platform.entities.create("", parse_entity(other, terms))
     assert [n["data"] for n in got] == [[{"id": "urn:ngsi-ld:Streetlight:1",
                                           "type": "Streetlight", "powerState": "on"}]]
+    await platform.store.close()
     await platform.notifier.stop()
     await platform.store.close()
 

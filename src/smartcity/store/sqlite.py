@@ -8,7 +8,6 @@ less than a thread hand-off would cost.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -16,20 +15,21 @@ from typing import Any
 
 import orjson
 
-from smartcity.core.ngsild import geo
-from smartcity.core.ngsild.errors import (
-    AlreadyExists,
-    BadRequestData,
-    Conflict,
-    ResourceNotFound,
-)
+from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.history import History
-from smartcity.core.ngsild.model import GEO_PROPERTY, Entity
+from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
+from smartcity.store.write_plan import (
+    IndexRows,
+    StoredRow,
+    bounding_box,
+    plan_writes,
+    shape_keys,
+)
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -76,65 +76,8 @@ CREATE TABLE IF NOT EXISTS contexts (
 """
 
 
-AttrRow = tuple[str, str, float | None, str | None, int]
-IndexRows = tuple[list[str], list[AttrRow], list[tuple[str, Any]]]
-_EXACT = 2**53  # beyond this a REAL no longer holds every integer
-
-
-def scalar_columns(instances: list[dict[str, Any]]) -> tuple[float | None, str | None, int]:
-    """(num, str, complex) of an attribute for the value index.
-
-    Only a single Property with a plain number or string is indexed by value; any
-    other attribute is 'complex' and always a candidate for value filters.
-    """
-    if len(instances) == 1 and instances[0].get("type", "Property") == "Property":
-        value = instances[0].get("value")
-        if isinstance(value, str):
-            return None, value, 0
-        if isinstance(value, int | float) and not isinstance(value, bool) \
-                and -_EXACT < value < _EXACT:
-            return float(value), None, 0
-    return None, None, 1
-
-
-def index_rows(entity: Entity) -> IndexRows:
-    """What the side tables hold for an entity: types, attribute rows, geometries."""
-    types = entity["type"]
-    attrs: list[AttrRow] = []
-    geoms: list[tuple[str, Any]] = []
-    for iri, instances in entity["attrs"].items():
-        kinds = instances[0].get("type", "Property") if len(instances) == 1 else \
-            ",".join(sorted({i.get("type", "Property") for i in instances}))
-        attrs.append((iri, kinds, *scalar_columns(instances)))
-        for inst in instances:
-            if inst.get("type") == GEO_PROPERTY:
-                geoms.append((iri, inst.get("value")))
-    return types, attrs, geoms
-
-
-def index_shape(rows: IndexRows) -> bytes:
-    """The keys of an entity's index rows (types, attribute names and kinds, geometry
-    attributes and a digest of the geometries), kept with the entity so its rows can be
-    found and compared by key. Only indexed values stay out: those change in place."""
-    types, attrs, geoms = rows
-    where = hashlib.blake2b(orjson.dumps(geoms), digest_size=8).hexdigest() if geoms else ""
-    return orjson.dumps([types, [a[:2] for a in attrs], [g[0] for g in geoms], where])
-
-
-def values_signature(rows: IndexRows) -> bytes:
-    """A digest of the indexed values, to skip rewriting them when they did not change."""
-    return hashlib.blake2b(orjson.dumps(rows), digest_size=12).digest()
-
-
 # Each entity owns the R*Tree ids pk * GEO_SLOTS ... pk * GEO_SLOTS + GEO_SLOTS - 1.
 GEO_SLOTS = 1024
-
-
-def bounding_box(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
-    if geometry.get("type") == "Point":
-        lon, lat = geometry["coordinates"][:2]
-        return lon, lat, lon, lat
-    return geo.geometry_bbox(geometry)
 
 
 class SqliteStore:
@@ -305,86 +248,28 @@ class SqliteStore:
         self.transaction(work)
 
     def _write(self, tenant: str, writes: Sequence[Write]) -> None:
-        """Check every write against the rows as they stand, then apply the net result.
-
-        Writes apply in order: later writes of a transaction see earlier ones. Only the
-        final state of each entity reaches the tables, in bulk statements.
-        """
+        plan = plan_writes(self._rows(tenant, [w.entity_id for w in writes]), writes)
         db = self.db
-        original = self._rows(tenant, [w.entity_id for w in writes])
-        current: dict[str, tuple[Any, ...] | None] = dict(original)
-        final: dict[str, tuple[int, Entity | None]] = {}
-        next_pk = db.execute("SELECT coalesce(max(pk), 0) + 1 FROM entities").fetchone()[0]
-        for w in writes:
-            row = current.get(w.entity_id)
-            if w.op == "insert":
-                if row is not None:
-                    raise AlreadyExists(f"Entity {w.entity_id} already exists")
-            elif row is None:
-                raise ResourceNotFound(f"Entity {w.entity_id} does not exist")
-            elif w.expect is not None and row[1] != w.expect:
-                raise Conflict(f"Entity {w.entity_id} changed while it was being written")
-            if w.op == "delete":
-                assert row is not None
-                final[w.entity_id] = (row[0], None)
-                current[w.entity_id] = None
-                continue
-            assert w.entity is not None
-            if row is None:
-                pk, next_pk = next_pk, next_pk + 1
-            else:
-                pk = row[0]
-            final[w.entity_id] = (pk, w.entity)
-            current[w.entity_id] = (pk, w.entity["modifiedAt"])
-        self._apply(tenant, original, final)
-
-    def _apply(self, tenant: str, original: dict[str, tuple[Any, ...]],
-               final: dict[str, tuple[int, Entity | None]]) -> None:
-        drop: list[tuple[int, bytes]] = []
-        deleted: list[tuple[int]] = []
-        inserted: list[tuple[Any, ...]] = []
-        updated: list[tuple[Any, ...]] = []
-        indexed: list[tuple[int, IndexRows]] = []
-        revalued: list[tuple[Any, ...]] = []
-        for entity_id, (pk, entity) in final.items():
-            before = original.get(entity_id)
-            if entity is None:
-                if before is not None:
-                    drop.append((pk, before[2]))
-                    deleted.append((pk,))
-                continue
-            doc = orjson.dumps(entity)
-            index = index_rows(entity)
-            shape, signature = index_shape(index), values_signature(index)
-            if before is None:
-                inserted.append((pk, tenant, entity_id, entity["modifiedAt"], shape, signature,
-                                 doc))
-                indexed.append((pk, index))
-                continue
-            updated.append((entity["modifiedAt"], shape, signature, doc, pk))
-            # Side indexes change only when what they hold does: rows are rebuilt when
-            # types, attributes or geometry change, values updated in place.
-            if before[2] != shape:
-                drop.append((pk, before[2]))
-                indexed.append((pk, index))
-            elif before[3] != signature:
-                revalued.extend((num, text, complex_, tenant, attr, pk)
-                                for attr, _, num, text, complex_ in index[1])
-        db = self.db
+        first = db.execute("SELECT coalesce(max(pk), 0) + 1 FROM entities").fetchone()[0]
+        inserted = [(first + n, tenant, new.entity_id, new.entity["modifiedAt"], new.shape,
+                     new.signature, new.doc) for n, new in enumerate(plan.inserted)]
         if inserted:
             db.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
-        self._drop_indexes(tenant, drop)
-        db.executemany("DELETE FROM entities WHERE pk=?", deleted)
+        self._drop_indexes(tenant, plan.dropped)
+        db.executemany("DELETE FROM entities WHERE pk=?", [(pk,) for pk in plan.deleted])
         db.executemany("UPDATE entities SET modified_at=?, shape=?, values_sig=?, doc=? "
-                       "WHERE pk=?", updated)
+                       "WHERE pk=?", [(*row[1:], row[0]) for row in plan.updated])
         db.executemany("INSERT INTO entities (pk, tenant, id, modified_at, shape, "
                        "values_sig, doc) VALUES (?,?,?,?,?,?,?)", inserted)
         db.executemany("UPDATE entity_attrs SET num=?, str=?, complex=? "
-                       "WHERE tenant=? AND attr=? AND entity=?", revalued)
-        self._add_indexes(tenant, indexed)
+                       "WHERE tenant=? AND attr=? AND entity=?",
+                       [(num, text, complex_, tenant, attr, pk)
+                        for pk, attr, num, text, complex_, _ in plan.revalued])
+        self._add_indexes(tenant, [*plan.reindexed, *(
+            (first + n, new.index) for n, new in enumerate(plan.inserted))])
 
-    def _rows(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-        found: dict[str, tuple[Any, ...]] = {}
+    def _rows(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, StoredRow]:
+        found: dict[str, StoredRow] = {}
         ids = list(dict.fromkeys(entity_ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
@@ -392,7 +277,7 @@ class SqliteStore:
             for entity_id, *row in self.db.execute(
                     f"SELECT id, pk, modified_at, shape, values_sig FROM entities "
                     f"WHERE tenant=? AND id IN ({marks})", (tenant, *chunk)):
-                found[entity_id] = tuple(row)
+                found[entity_id] = (row[0], row[1], row[2], row[3])
         return found
 
     def _drop_indexes(self, tenant: str, dropped: list[tuple[int, bytes]]) -> None:
@@ -403,11 +288,11 @@ class SqliteStore:
         attrs: list[tuple[str, str, int]] = []
         boxes: list[tuple[int]] = []
         for pk, shape in dropped:
-            type_names, attr_rows, geo_names, _ = orjson.loads(shape)
+            type_names, attr_names, geometries = shape_keys(shape)
             types.extend((tenant, t, pk) for t in type_names)
-            attrs.extend((tenant, a, pk) for a, _ in attr_rows)
+            attrs.extend((tenant, a, pk) for a in attr_names)
             # By exact id: an R*Tree looks up single ids, but scans for id ranges.
-            boxes.extend((pk * GEO_SLOTS + slot,) for slot in range(len(geo_names)))
+            boxes.extend((pk * GEO_SLOTS + slot,) for slot in range(geometries))
         db = self.db
         db.executemany("DELETE FROM entity_types WHERE tenant=? AND type=? AND entity=?", types)
         db.executemany("DELETE FROM entity_attrs WHERE tenant=? AND attr=? AND entity=?", attrs)
@@ -424,7 +309,7 @@ class SqliteStore:
                 raise BadRequestData(f"An entity holds at most {GEO_SLOTS} geometries")
             types.extend((tenant, t, pk) for t in entity_types)
             attrs.extend((tenant, a, pk, kinds, num, text, complex_)
-                         for a, kinds, num, text, complex_ in entity_attrs)
+                         for a, kinds, num, text, complex_, _ in entity_attrs)
             boxes.extend(_boxes(pk, geoms))
         db = self.db
         db.executemany("INSERT OR IGNORE INTO entity_types VALUES (?,?,?)", types)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -112,9 +111,8 @@ fragments = st.dictionaries(names, attributes, min_size=1, max_size=3)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = Path(tmp_path_factory.mktemp("bad-input")) / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url, \
+def server(module_db: str) -> Iterator[str]:
+    with LiveServer(Settings(db=module_db, max_body_bytes=64 * 1024)) as url, \
             httpx.Client(base_url=url + "/ngsi-ld/v1", timeout=10) as http:
         target = {"id": TARGET, "type": "Streetlight", "powerState": "on",
                   "location": {"type": "GeoProperty",

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -260,8 +259,8 @@ def test_hosted_contexts_are_private_to_their_tenant(client: httpx.Client) -> No
     assert client.delete(f"/jsonldContexts/{local_id}", headers=owner).status_code == 204
 
 
-def test_hosted_contexts_survive_a_restart(tmp_path: Path) -> None:
-    settings = Settings(db=str(tmp_path / "restart.db"))
+def test_hosted_contexts_survive_a_restart(db: str) -> None:
+    settings = Settings(db=db)
     with LiveServer(settings) as url, httpx.Client(base_url=url + "/ngsi-ld/v1") as http:
         local_id = add_context(http, A_CONTEXT)
         time.sleep(0.2)  # the store writes in the background

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -95,10 +94,9 @@ BOLLARDS = [{"id": f"urn:ngsi-ld:Bollard:{i:02d}", "type": "Bollard"} for i in r
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(module_db: str) -> Iterator[str]:
     """A server shared by this module, holding the city."""
-    db = Path(tmp_path_factory.mktemp("query")) / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url, \
+    with LiveServer(Settings(db=module_db, max_body_bytes=64 * 1024)) as url, \
             httpx.Client(base_url=url + "/ngsi-ld/v1", timeout=10) as http:
         for entity in CITY + BENCHES + BOLLARDS:
             response = http.post("/entities", json=entity)

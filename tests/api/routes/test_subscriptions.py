@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,9 +26,8 @@ CITY_CONTEXT = {"Lamp": "https://example.org/city/Lamp", "lux": "https://example
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("subscriptions") / "city.db"
-    with LiveServer(Settings(db=str(db), max_body_bytes=64 * 1024)) as url:
+def server(module_db: str) -> Iterator[str]:
+    with LiveServer(Settings(db=module_db, max_body_bytes=64 * 1024)) as url:
         yield url
 
 
@@ -367,8 +365,8 @@ def test_a_tenant_holding_nothing_any_more_is_gone(api: httpx.Client) -> None:
 # -- persistence -----------------------------------------------------------------------
 
 
-def test_subscriptions_survive_a_restart(tmp_path: Path) -> None:
-    settings = Settings(db=str(tmp_path / "city.db"))
+def test_subscriptions_survive_a_restart(db: str) -> None:
+    settings = Settings(db=db)
     url = "/ngsi-ld/v1/subscriptions/urn:ngsi-ld:Subscription:lamps"
     with LiveServer(settings) as base:
         assert httpx.post(base + "/ngsi-ld/v1/subscriptions",

@@ -346,9 +346,8 @@ def test_an_unknown_entity_is_404_and_a_bad_id_400(api: httpx.Client) -> None:
 
 # -- pagination of long histories -------------------------------------------------------------
 @pytest.fixture(scope="module")
-def small_pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("temporal_pages") / "city.db"
-    with LiveServer(Settings(db=str(db), temporal_page_size=5)) as url:
+def small_pages(module_db: str) -> Iterator[str]:
+    with LiveServer(Settings(db=module_db, temporal_page_size=5)) as url:
         yield url + "/ngsi-ld/v1"
 
 
@@ -369,12 +368,10 @@ def test_a_long_history_is_cut_by_time_with_a_content_range(small_pages: str) ->
 
 
 # -- retention ----------------------------------------------------------------------------
-def test_a_configured_retention_rule_is_applied_while_the_server_runs(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
-    db = tmp_path_factory.mktemp("temporal_retention") / "city.db"
+def test_a_configured_retention_rule_is_applied_while_the_server_runs(db: str) -> None:
     rule = RetentionSetting(type="Meter", attribute="power", raw="P1D")
     recent = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with LiveServer(Settings(db=str(db), retention=(rule,), retention_interval=0.2)) as url, \
+    with LiveServer(Settings(db=db, retention=(rule,), retention_interval=0.2)) as url, \
             httpx.Client(base_url=url + "/ngsi-ld/v1") as api:
         create(api, sensor("urn:ngsi-ld:Meter:1", "Meter",
                            power=readings((1, "2020-01-01T00:00:00Z"), (2, recent)),

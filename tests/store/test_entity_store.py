@@ -1,4 +1,5 @@
-"""Specification of the embedded SQLite store (``EntityStore`` on one file)."""
+"""Specification of the entity stores (``EntityStore``): SQLite, and PostgreSQL with and
+without PostGIS, held to the same behaviour."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pytest
 
 from smartcity.core.ngsild.errors import AlreadyExists, Conflict, ResourceNotFound
 from smartcity.core.ngsild.model import Entity
-from smartcity.core.ngsild.storage import Selection, Write
+from smartcity.core.ngsild.storage import EntityStore, Selection, Write
+from smartcity.store.backend import open_store
+from smartcity.store.postgres import PostgresStore
 from smartcity.store.sqlite import SqliteStore
+from tests.conftest import database
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
 LOCATION = "https://uri.etsi.org/ngsi-ld/location"
@@ -36,19 +40,17 @@ def insert(*entities: Entity) -> list[Write]:
     return [Write("insert", e["id"], e) for e in entities]
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "city.db"
+@pytest.fixture(params=["sqlite", "postgres", "postgres-without-postgis"])
+async def store(request: pytest.FixtureRequest,
+                tmp_path: Path) -> AsyncIterator[EntityStore]:
+    with database(request.param.split("-")[0], tmp_path) as db:
+        opened = await PostgresStore.open(db, postgis=False) \
+            if request.param == "postgres-without-postgis" else await open_store(db)
+        yield opened
+        await opened.close()
 
 
-@pytest.fixture
-async def store(path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(path)
-    yield opened
-    await opened.close()
-
-
-async def ids(store: SqliteStore, selection: Selection, tenant: str = "",
+async def ids(store: EntityStore, selection: Selection, tenant: str = "",
               **kwargs: Any) -> list[str]:
     page = await store.query(tenant, selection, kwargs.get("predicate"),
                              kwargs.get("offset", 0), kwargs.get("limit", 100), False)
@@ -58,7 +60,7 @@ async def ids(store: SqliteStore, selection: Selection, tenant: str = "",
 # --- writes -----------------------------------------------------------------------------
 
 
-async def test_an_inserted_entity_reads_back_unchanged(store: SqliteStore) -> None:
+async def test_an_inserted_entity_reads_back_unchanged(store: EntityStore) -> None:
     lamp = entity("urn:x:1", LAMP, point=[18.07, 59.33], power="on",
                   address={"city": "Stockholm"})
     await store.write("", insert(lamp))
@@ -66,20 +68,20 @@ async def test_an_inserted_entity_reads_back_unchanged(store: SqliteStore) -> No
     assert await store.get("", "urn:x:2") is None
 
 
-async def test_get_many_returns_the_entities_that_exist(store: SqliteStore) -> None:
+async def test_get_many_returns_the_entities_that_exist(store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:1"), entity("urn:x:2")))
     found = await store.get_many("", ["urn:x:2", "urn:x:3", "urn:x:1", "urn:x:2"])
     assert set(found) == {"urn:x:1", "urn:x:2"}
 
 
-async def test_get_many_handles_more_ids_than_one_statement_takes(store: SqliteStore) -> None:
+async def test_get_many_handles_more_ids_than_one_statement_takes(store: EntityStore) -> None:
     await store.write("", insert(*(entity(f"urn:x:{i}") for i in range(1200))))
     found = await store.get_many("", [f"urn:x:{i}" for i in range(0, 1300, 3)])
     assert len(found) == len(range(0, 1200, 3))
 
 
 async def test_a_batch_with_an_existing_id_in_the_middle_writes_nothing(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:2", power="on")))
     with pytest.raises(AlreadyExists):
         await store.write("", insert(entity("urn:x:1"), entity("urn:x:2", power="off"),
@@ -93,7 +95,7 @@ async def test_a_batch_with_an_existing_id_in_the_middle_writes_nothing(
 
 
 @pytest.mark.parametrize("op", ["replace", "delete"])
-async def test_a_batch_touching_a_missing_entity_writes_nothing(store: SqliteStore,
+async def test_a_batch_touching_a_missing_entity_writes_nothing(store: EntityStore,
                                                                 op: str) -> None:
     await store.write("", insert(entity("urn:x:1", power="on")))
     missing = entity("urn:x:9") if op == "replace" else None
@@ -104,7 +106,7 @@ async def test_a_batch_touching_a_missing_entity_writes_nothing(store: SqliteSto
     assert stored is not None and stored["attrs"][D + "power"][0]["value"] == "on"
 
 
-async def test_a_store_stays_usable_after_a_failed_write(store: SqliteStore) -> None:
+async def test_a_store_stays_usable_after_a_failed_write(store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:1")))
     with pytest.raises(AlreadyExists):
         await store.write("", insert(entity("urn:x:1")))
@@ -112,14 +114,14 @@ async def test_a_store_stays_usable_after_a_failed_write(store: SqliteStore) -> 
     assert await store.get("", "urn:x:2") is not None
 
 
-async def test_a_replace_expecting_the_stored_version_succeeds(store: SqliteStore) -> None:
+async def test_a_replace_expecting_the_stored_version_succeeds(store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:1", power="on")))
     new = entity("urn:x:1", at=T1, power="off")
     await store.write("", [Write("replace", "urn:x:1", new, expect=T0)])
     assert await store.get("", "urn:x:1") == new
 
 
-async def test_a_replace_expecting_an_older_version_is_a_conflict(store: SqliteStore) -> None:
+async def test_a_replace_expecting_an_older_version_is_a_conflict(store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:1", power="on")))
     await store.write("", [Write("replace", "urn:x:1", entity("urn:x:1", at=T1, power="dim"),
                                  expect=T0)])
@@ -130,7 +132,7 @@ async def test_a_replace_expecting_an_older_version_is_a_conflict(store: SqliteS
     assert stored is not None and stored["attrs"][D + "power"][0]["value"] == "dim"
 
 
-async def test_a_conflict_in_a_batch_writes_nothing(store: SqliteStore) -> None:
+async def test_a_conflict_in_a_batch_writes_nothing(store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:1"), entity("urn:x:2", at=T1)))
     with pytest.raises(Conflict):
         await store.write("", [
@@ -140,7 +142,7 @@ async def test_a_conflict_in_a_batch_writes_nothing(store: SqliteStore) -> None:
     assert stored is not None and stored["modifiedAt"] == T0
 
 
-async def test_writes_of_one_transaction_apply_in_order(store: SqliteStore) -> None:
+async def test_writes_of_one_transaction_apply_in_order(store: EntityStore) -> None:
     first, second = entity("urn:x:1", power="on"), entity("urn:x:1", at=T1, power="off")
     await store.write("", [Write("insert", "urn:x:1", first),
                            Write("replace", "urn:x:1", second)])
@@ -152,7 +154,7 @@ async def test_writes_of_one_transaction_apply_in_order(store: SqliteStore) -> N
 
 
 async def test_delete_removes_the_entity_from_reads_queries_and_counts(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:1", point=[18.0, 59.0], power="on"),
                                  entity("urn:x:2", power="on")))
     await store.write("", [Write("delete", "urn:x:1")])
@@ -166,7 +168,7 @@ async def test_delete_removes_the_entity_from_reads_queries_and_counts(
 # --- tenants ----------------------------------------------------------------------------
 
 
-async def test_tenants_are_kept_apart(store: SqliteStore) -> None:
+async def test_tenants_are_kept_apart(store: EntityStore) -> None:
     await store.write("", insert(entity("urn:x:1", LAMP)))
     await store.write("north", insert(entity("urn:x:1", BENCH)))
     default, north = await store.get("", "urn:x:1"), await store.get("north", "urn:x:1")
@@ -177,7 +179,7 @@ async def test_tenants_are_kept_apart(store: SqliteStore) -> None:
     assert await store.type_counts("north") == {BENCH: 1}
 
 
-async def test_a_tenant_exists_once_something_was_created_in_it(store: SqliteStore) -> None:
+async def test_a_tenant_exists_once_something_was_created_in_it(store: EntityStore) -> None:
     assert not await store.has_tenant("north")
     await store.write("north", insert(entity("urn:x:1")))
     assert await store.has_tenant("north")
@@ -189,7 +191,7 @@ async def test_a_tenant_exists_once_something_was_created_in_it(store: SqliteSto
 
 
 @pytest.fixture
-async def city(store: SqliteStore) -> SqliteStore:
+async def city(store: EntityStore) -> EntityStore:
     await store.write("", insert(
         entity("urn:x:lamp", LAMP, point=[18.07, 59.33], power="on"),
         entity("urn:x:smart", LAMP, DEVICE, point=[18.10, 59.35], power="off", firmware=2),
@@ -205,28 +207,28 @@ async def city(store: SqliteStore) -> SqliteStore:
     ((frozenset({D + "Fountain"}),), []),
 ])
 async def test_type_selection_is_a_disjunction_of_conjunctions(
-        city: SqliteStore, types: tuple[frozenset[str], ...], expected: list[str]) -> None:
+        city: EntityStore, types: tuple[frozenset[str], ...], expected: list[str]) -> None:
     assert await ids(city, Selection(types=types)) == expected
 
 
-async def test_id_selection(city: SqliteStore) -> None:
+async def test_id_selection(city: EntityStore) -> None:
     assert await ids(city, Selection(ids=("urn:x:meter", "urn:x:lamp", "urn:x:nope"))) == [
         "urn:x:lamp", "urn:x:meter"]
 
 
-async def test_attribute_selection_keeps_entities_with_any_of_them(city: SqliteStore) -> None:
+async def test_attribute_selection_keeps_entities_with_any_of_them(city: EntityStore) -> None:
     assert await ids(city, Selection(attrs=frozenset({D + "seats", D + "firmware"}))) == [
         "urn:x:smart", "urn:x:bench", "urn:x:meter"]
 
 
-async def test_bounding_box_selection_uses_the_named_geoproperty(city: SqliteStore) -> None:
+async def test_bounding_box_selection_uses_the_named_geoproperty(city: EntityStore) -> None:
     around = (LOCATION, (18.0, 59.3, 18.2, 59.4))
     assert await ids(city, Selection(bbox=around)) == ["urn:x:lamp", "urn:x:smart"]
     assert await ids(city, Selection(bbox=(D + "elsewhere", (-180.0, -90.0, 180.0, 90.0)))) \
         == []
 
 
-async def test_a_moved_entity_is_found_at_its_new_place_only(city: SqliteStore) -> None:
+async def test_a_moved_entity_is_found_at_its_new_place_only(city: EntityStore) -> None:
     moved = entity("urn:x:bench", BENCH, at=T1, point=[18.08, 59.34], seats=4)
     await city.write("", [Write("replace", "urn:x:bench", moved, expect=T0)])
     assert "urn:x:bench" in await ids(city, Selection(bbox=(LOCATION, (18.0, 59.3, 18.2,
@@ -234,14 +236,14 @@ async def test_a_moved_entity_is_found_at_its_new_place_only(city: SqliteStore) 
     assert await ids(city, Selection(bbox=(LOCATION, (16.9, 57.9, 17.1, 58.1)))) == []
 
 
-async def test_a_retyped_entity_is_found_by_its_new_type_only(city: SqliteStore) -> None:
+async def test_a_retyped_entity_is_found_by_its_new_type_only(city: EntityStore) -> None:
     await city.write("", [Write("replace", "urn:x:meter",
                                 entity("urn:x:meter", BENCH, at=T1, firmware=1), expect=T0)])
     assert "urn:x:meter" in await ids(city, Selection(types=(frozenset({BENCH}),)))
     assert "urn:x:meter" not in await ids(city, Selection(types=(frozenset({DEVICE}),)))
 
 
-async def test_selections_combine(city: SqliteStore) -> None:
+async def test_selections_combine(city: EntityStore) -> None:
     selection = Selection(types=(frozenset({DEVICE}),), attrs=frozenset({D + "power"}),
                           bbox=(LOCATION, (18.0, 59.3, 18.2, 59.4)))
     assert await ids(city, selection) == ["urn:x:smart"]
@@ -251,7 +253,7 @@ async def test_selections_combine(city: SqliteStore) -> None:
 
 
 @pytest.fixture
-async def many(store: SqliteStore) -> SqliteStore:
+async def many(store: EntityStore) -> EntityStore:
     await store.write("", insert(*(entity(f"urn:x:{i:02d}", n=i) for i in range(30))))
     return store
 
@@ -260,29 +262,29 @@ def even(e: Entity) -> bool:
     return e["attrs"][D + "n"][0]["value"] % 2 == 0
 
 
-async def test_pages_without_predicate_follow_insertion_order(many: SqliteStore) -> None:
+async def test_pages_without_predicate_follow_insertion_order(many: EntityStore) -> None:
     page = await many.query("", Selection(), None, 10, 5, True)
     assert [e["id"] for e in page.entities] == [f"urn:x:{i}" for i in range(10, 15)]
     assert page.total == 30
 
 
-async def test_the_predicate_filters_before_the_page_is_cut(many: SqliteStore) -> None:
+async def test_the_predicate_filters_before_the_page_is_cut(many: EntityStore) -> None:
     page = await many.query("", Selection(), even, 3, 4, True)
     assert [e["id"] for e in page.entities] == ["urn:x:06", "urn:x:08", "urn:x:10", "urn:x:12"]
     assert page.total == 15
 
 
-async def test_count_is_only_given_when_asked(many: SqliteStore) -> None:
+async def test_count_is_only_given_when_asked(many: EntityStore) -> None:
     assert (await many.query("", Selection(), even, 0, 2, False)).total is None
     assert (await many.query("", Selection(), None, 0, 2, False)).total is None
 
 
-async def test_limit_zero_only_counts(many: SqliteStore) -> None:
+async def test_limit_zero_only_counts(many: EntityStore) -> None:
     page = await many.query("", Selection(), even, 0, 0, True)
     assert page.entities == [] and page.total == 15
 
 
-async def test_an_offset_past_the_end_gives_an_empty_page(many: SqliteStore) -> None:
+async def test_an_offset_past_the_end_gives_an_empty_page(many: EntityStore) -> None:
     page = await many.query("", Selection(), even, 20, 5, True)
     assert page.entities == [] and page.total == 15
 
@@ -290,14 +292,20 @@ async def test_an_offset_past_the_end_gives_an_empty_page(many: SqliteStore) -> 
 # --- durability -------------------------------------------------------------------------
 
 
-async def test_data_survives_reopening_the_file(path: Path) -> None:
-    first = SqliteStore(path)
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_data_survives_reopening_the_store(backend: str, tmp_path: Path) -> None:
+    with database(backend, tmp_path) as db:
+        await reopen(db)
+
+
+async def reopen(db: str) -> None:
+    first = await open_store(db)
     lamp = entity("urn:x:1", LAMP, point=[18.07, 59.33], power="on")
     await first.write("north", insert(lamp))
     await first.save_context({"localId": "abc", "URL": "http://x/abc", "kind": "Hosted",
                               "document": {"@context": {}}})
     await first.close()
-    second = SqliteStore(path)
+    second = await open_store(db)
     try:
         assert await second.get("north", "urn:x:1") == lamp
         assert await second.has_tenant("north")

@@ -1,0 +1,423 @@
+"""The production store: PostgreSQL through asyncpg, the same tables as the embedded
+store, shared by any number of workers.
+
+Entities are kept whole as jsonb beside side tables that index them by type, attribute
+value and geometry (PostGIS when the server has it, a native ``box`` GiST index
+otherwise). A write locks the rows it reads, so concurrent workers serialise on an
+entity and never on the table; bulk statements take whole arrays (``unnest``), so a
+batch of a thousand entities is a handful of round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+
+from smartcity.core.ngsild.errors import AlreadyExists, BadRequestData
+from smartcity.core.ngsild.history import History
+from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.pushdown import ValueFilter
+from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.store.postgres_history import PostgresHistory
+from smartcity.store.postgres_migrations import LATEST, current_version, upgrade
+from smartcity.store.write_plan import (
+    IndexRows,
+    Plan,
+    StoredRow,
+    bounding_box,
+    plan_writes,
+    shape_keys,
+)
+
+GEO_SLOTS = 1024  # most geometries of one entity, as on SQLite
+
+
+class SchemaBehind(RuntimeError):
+    """The database holds an older schema than this smartcity: run ``smartcity db
+    upgrade`` (deliberately, after a backup) before serving."""
+
+
+def is_postgres_url(db: str) -> bool:
+    return urlsplit(db).scheme in ("postgresql", "postgres")
+
+
+async def _setup(conn: asyncpg.Connection) -> None:
+    # jsonb (in the history) travels as orjson bytes both ways: the server parses it,
+    # Python never builds an intermediate str.
+    await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
+                              encoder=lambda doc: b"\x01" + doc, decoder=lambda data: data[1:])
+
+
+class Params(list[Any]):
+    """Query parameters, each added where it is used: ``add`` answers its ``$n``."""
+
+    def add(self, value: Any) -> str:
+        self.append(value)
+        return f"${len(self)}"
+
+
+class PostgresStore:
+    """EntityStore on a PostgreSQL database (``open`` builds one)."""
+
+    def __init__(self, pool: asyncpg.Pool, postgis: bool) -> None:
+        self.pool = pool
+        self.postgis = postgis
+        self.history = PostgresHistory(pool)
+
+    @classmethod
+    async def open(cls, url: str, *, initialize: bool = True, postgis: bool | None = None,
+                   min_size: int = 2, max_size: int = 10) -> PostgresStore:
+        """Connect; an empty database gets the whole schema when ``initialize`` (with
+        PostGIS if ``postgis`` and the server has it), a database at an older schema
+        raises SchemaBehind."""
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
+                                         init=_setup)
+        try:
+            async with pool.acquire() as conn:
+                version = await current_version(conn)
+                if version == 0 and initialize:
+                    await upgrade(conn, postgis=postgis)
+                elif version < LATEST:
+                    raise SchemaBehind(
+                        f"the database holds schema version {version}, this smartcity "
+                        f"needs {LATEST}: run 'smartcity db upgrade --db URL' first")
+                elif version > LATEST:
+                    raise SchemaBehind(f"the database holds schema version {version}, newer "
+                                       f"than this smartcity ({LATEST}): upgrade smartcity")
+                postgis = bool(await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE "
+                    "table_schema = current_schema() AND table_name = 'entity_geo' "
+                    "AND column_name = 'geom')"))
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, postgis)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    # -- reads ---------------------------------------------------------------
+    async def get(self, tenant: str, entity_id: str) -> Entity | None:
+        doc = await self.pool.fetchval("SELECT doc FROM entities WHERE tenant=$1 AND id=$2",
+                                       tenant, entity_id)
+        return orjson.loads(doc) if doc is not None else None
+
+    async def get_many(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        rows = await self.pool.fetch("SELECT id, doc FROM entities WHERE tenant=$1 AND "
+                                     "id = ANY($2::text[])", tenant, list(set(entity_ids)))
+        return {entity_id: orjson.loads(doc) for entity_id, doc in rows}
+
+    async def query(self, tenant: str, selection: Selection, predicate: Predicate | None,
+                    offset: int, limit: int, count: bool) -> Page:
+        params = Params()
+        base = f"FROM entities e WHERE {self._where(tenant, selection, params)}"
+        async with self.pool.acquire() as conn:
+            if predicate is None:
+                total = await conn.fetchval(f"SELECT count(*) {base}", *params) \
+                    if count else None
+                # One row past the page tells whether another page follows.
+                docs = await conn.fetch(
+                    f"SELECT doc {base} ORDER BY e.pk LIMIT {params.add(limit + 1)} "
+                    f"OFFSET {params.add(offset)}", *params)
+                rows = [orjson.loads(doc) for (doc,) in docs]
+                return Page(rows[:limit], total, len(rows) > limit)
+            page: list[Entity] = []
+            seen = 0
+            async with conn.transaction(readonly=True):
+                async for (doc,) in conn.cursor(f"SELECT doc {base} ORDER BY e.pk", *params,
+                                                prefetch=500):
+                    entity = orjson.loads(doc)
+                    if not predicate(entity):
+                        continue
+                    if offset <= seen < offset + limit:
+                        page.append(entity)
+                    seen += 1
+                    if not count and seen > offset + limit:
+                        break
+            return Page(page, seen if count else None, seen > offset + limit)
+
+    def _where(self, tenant: str, selection: Selection, params: Params) -> str:
+        clauses = [f"e.tenant = {params.add(tenant)}"]
+        clauses.extend(id_and_type_clauses("e", "entity_types", tenant, selection.ids,
+                                           selection.types, params))
+        if selection.attrs is not None:
+            clauses.append(f"e.pk IN (SELECT a.entity FROM entity_attrs a WHERE a.tenant = "
+                           f"{params.add(tenant)} AND a.attr = ANY("
+                           f"{params.add(list(selection.attrs))}::text[]))")
+        for condition in selection.values:
+            clause = _value_clause(condition, params)
+            t, a = params.add(tenant), params.add(condition.attr)
+            clauses.append(f"e.pk IN (SELECT entity FROM entity_attrs WHERE tenant = {t} "
+                           f"AND attr = {a} AND {clause} UNION ALL SELECT entity FROM "
+                           f"entity_attrs WHERE tenant = {t} AND attr = {a} AND complex)")
+        if selection.bbox is not None:
+            attr, (minx, miny, maxx, maxy) = selection.bbox
+            x0, y0, x1, y1 = (params.add(float(v)) for v in (minx, miny, maxx, maxy))
+            overlap = f"geom && public.ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 4326)" \
+                if self.postgis else \
+                f"box(point(minx, miny), point(maxx, maxy)) && box(point({x0}, {y0}), " \
+                f"point({x1}, {y1}))"
+            clauses.append(f"e.pk IN (SELECT entity FROM entity_geo WHERE attr = "
+                           f"{params.add(attr)} AND {overlap})")
+        return " AND ".join(clauses)
+
+    async def type_attributes(self, tenant: str) -> dict[str, dict[str, set[str]]]:
+        async with self.pool.acquire() as conn:
+            types = await conn.fetch("SELECT type, entity FROM entity_types WHERE tenant=$1",
+                                     tenant)
+            attrs = await conn.fetch("SELECT attr, entity, kinds FROM entity_attrs "
+                                     "WHERE tenant=$1", tenant)
+        types_of: dict[int, list[str]] = {}
+        result: dict[str, dict[str, set[str]]] = {}
+        for type_iri, entity in types:
+            types_of.setdefault(entity, []).append(type_iri)
+            result.setdefault(type_iri, {})
+        for attr, entity, kinds in attrs:
+            for type_iri in types_of.get(entity, ()):
+                result[type_iri].setdefault(attr, set()).update(kinds.split(","))
+        return result
+
+    async def type_counts(self, tenant: str) -> dict[str, int]:
+        return dict(await self.pool.fetch(
+            "SELECT type, count(*) FROM entity_types WHERE tenant=$1 GROUP BY type", tenant))
+
+    async def attribute_counts(self, tenant: str,
+                               attrs: Collection[str] | None = None) -> dict[str, int]:
+        sql = "SELECT attr, sum(instances) FROM entity_attrs WHERE tenant = $1"
+        params: list[Any] = [tenant]
+        if attrs is not None:
+            sql += " AND attr = ANY($2::text[])"
+            params.append(list(attrs))
+        return {attr: int(n) for attr, n in await self.pool.fetch(sql + " GROUP BY attr",
+                                                                   *params)}
+
+    async def tenants(self) -> list[str]:
+        return [t for (t,) in await self.pool.fetch("SELECT name FROM tenants ORDER BY name")]
+
+    async def has_tenant(self, tenant: str) -> bool:
+        return bool(await self.pool.fetchval("SELECT EXISTS (SELECT 1 FROM tenants WHERE "
+                                             "name=$1)", tenant))
+
+    # -- writes --------------------------------------------------------------
+    async def write(self, tenant: str, writes: Sequence[Write],
+                    outbox: Sequence[OutboxEntry] = (), history: History | None = None,
+                    now: int = 0) -> None:
+        if history:
+            # Partitions are made ahead, outside the write: DDL would lock the table.
+            await self.history.prepare(history)
+        try:
+            async with self.transaction() as conn:
+                plan = plan_writes(await self._rows(conn, tenant, writes), writes)
+                await self._apply(conn, tenant, plan)
+                if outbox:
+                    await conn.execute(
+                        "INSERT INTO outbox (tenant, subscription_id, payload) SELECT * FROM "
+                        "unnest($1::text[], $2::text[], $3::bytea[])",
+                        [o.tenant for o in outbox], [o.subscription_id for o in outbox],
+                        [o.payload for o in outbox])
+                if history:
+                    await self.history.insert(conn, tenant, history, now)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.table_name != "entities":
+                raise
+            # Another worker created one of the entities since this write read them.
+            raise AlreadyExists("An entity of the request was created meanwhile") from None
+        except BaseException:
+            self.history.forget_cached()
+            raise
+
+    async def _rows(self, conn: asyncpg.Connection, tenant: str,
+                    writes: Sequence[Write]) -> dict[str, StoredRow]:
+        """The stored rows the writes touch, locked until the transaction ends; in id
+        order, so two workers locking overlapping batches cannot deadlock."""
+        ids = sorted({w.entity_id for w in writes})
+        rows = await conn.fetch("SELECT id, pk, modified_at, shape, values_sig FROM entities "
+                                "WHERE tenant=$1 AND id = ANY($2::text[]) ORDER BY id "
+                                "FOR UPDATE", tenant, ids)
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    async def _apply(self, conn: asyncpg.Connection, tenant: str, plan: Plan) -> None:
+        new_pks: list[int] = []
+        if plan.inserted:
+            await conn.execute("INSERT INTO tenants VALUES ($1) ON CONFLICT DO NOTHING", tenant)
+            new_pks = [pk for (pk,) in await conn.fetch(
+                "SELECT nextval(pg_get_serial_sequence('entities', 'pk')) "
+                "FROM generate_series(1, $1)", len(plan.inserted))]
+        await self._drop_indexes(conn, tenant, plan.dropped)
+        if plan.deleted:
+            await conn.execute("DELETE FROM entities WHERE pk = ANY($1::bigint[])",
+                               plan.deleted)
+        if plan.updated:
+            await conn.execute(
+                "UPDATE entities e SET modified_at = u.m, shape = u.s, values_sig = u.v, "
+                "doc = u.d FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], "
+                "$5::bytea[]) AS u(pk, m, s, v, d) WHERE e.pk = u.pk", *_columns(plan.updated))
+        if plan.inserted:
+            await conn.execute(
+                "INSERT INTO entities (pk, tenant, id, modified_at, shape, values_sig, doc) "
+                "SELECT u.pk, $1, u.id, u.m, u.s, u.v, u.d FROM unnest($2::bigint[], "
+                "$3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::bytea[]) "
+                "AS u(pk, id, m, s, v, d)", tenant, *_columns(
+                    [(pk, n.entity_id, n.entity["modifiedAt"], n.shape, n.signature, n.doc)
+                     for pk, n in zip(new_pks, plan.inserted, strict=True)]))
+        if plan.revalued:
+            await conn.execute(
+                "UPDATE entity_attrs a SET num = u.num, str = u.str, complex = u.c, "
+                "instances = u.n FROM unnest($2::bigint[], $3::text[], $4::float8[], "
+                "$5::text[], $6::bool[], $7::int[]) AS u(entity, attr, num, str, c, n) "
+                "WHERE a.tenant = $1 AND a.attr = u.attr AND a.entity = u.entity",
+                tenant, *_columns([(*r[:2], *_text_safe(*r[2:5]), r[5])
+                                   for r in plan.revalued]))
+        await self._add_indexes(conn, tenant, [
+            *plan.reindexed, *((pk, n.index) for pk, n in zip(new_pks, plan.inserted,
+                                                               strict=True))])
+
+    async def _drop_indexes(self, conn: asyncpg.Connection, tenant: str,
+                            dropped: list[tuple[int, bytes]]) -> None:
+        """Delete the index rows of entities by key, from the shape stored with each."""
+        if not dropped:
+            return
+        types: list[tuple[str, int]] = []
+        attrs: list[tuple[str, int]] = []
+        for pk, shape in dropped:
+            type_names, attr_names, _ = shape_keys(shape)
+            types.extend((t, pk) for t in type_names)
+            attrs.extend((a, pk) for a in attr_names)
+        await conn.execute("DELETE FROM entity_types t USING unnest($2::text[], $3::bigint[]) "
+                           "AS d(type, entity) WHERE t.tenant = $1 AND t.type = d.type AND "
+                           "t.entity = d.entity", tenant, *_columns(types, 2))
+        await conn.execute("DELETE FROM entity_attrs a USING unnest($2::text[], $3::bigint[]) "
+                           "AS d(attr, entity) WHERE a.tenant = $1 AND a.attr = d.attr AND "
+                           "a.entity = d.entity", tenant, *_columns(attrs, 2))
+        await conn.execute("DELETE FROM entity_geo WHERE entity = ANY($1::bigint[])",
+                           [pk for pk, _ in dropped])
+
+    async def _add_indexes(self, conn: asyncpg.Connection, tenant: str,
+                           indexed: list[tuple[int, IndexRows]]) -> None:
+        if not indexed:
+            return
+        types: list[tuple[str, int]] = []
+        attrs: list[tuple[Any, ...]] = []
+        boxes: list[tuple[Any, ...]] = []
+        for pk, (entity_types, entity_attrs, geoms) in indexed:
+            if len(geoms) > GEO_SLOTS:
+                raise BadRequestData(f"An entity holds at most {GEO_SLOTS} geometries")
+            types.extend((t, pk) for t in dict.fromkeys(entity_types))
+            attrs.extend((a, pk, kinds, *_text_safe(num, text, complex_), count)
+                         for a, kinds, num, text, complex_, count in entity_attrs)
+            for slot, (attr, geometry) in enumerate(geoms):
+                boxes.append((pk, slot, attr, *bounding_box(geometry),
+                              orjson.dumps(geometry).decode()))
+        await conn.execute("INSERT INTO entity_types SELECT $1, * FROM unnest($2::text[], "
+                           "$3::bigint[])", tenant, *_columns(types, 2))
+        await conn.execute("INSERT INTO entity_attrs SELECT $1, * FROM unnest($2::text[], "
+                           "$3::bigint[], $4::text[], $5::float8[], $6::text[], $7::bool[], "
+                           "$8::int[])", tenant, *_columns(attrs, 7))
+        if not boxes:
+            return
+        columns = _columns(boxes, 8)
+        if self.postgis:
+            await conn.execute(
+                "INSERT INTO entity_geo SELECT e, s, a, x0, y0, x1, y1, "
+                "public.ST_SetSRID(public.ST_GeomFromGeoJSON(g), 4326) FROM unnest("
+                "$1::bigint[], $2::int[], $3::text[], $4::float8[], $5::float8[], "
+                "$6::float8[], $7::float8[], $8::text[]) AS u(e, s, a, x0, y0, x1, y1, g)",
+                *columns)
+        else:
+            await conn.execute(
+                "INSERT INTO entity_geo SELECT * FROM unnest($1::bigint[], $2::int[], "
+                "$3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])",
+                *columns[:7])
+
+    # -- outbox ----------------------------------------------------------------
+    async def pending_notifications(self, limit: int) -> list[OutboxEntry]:
+        return [OutboxEntry(tenant, sub, payload, number) for number, tenant, sub, payload in
+                await self.pool.fetch("SELECT number, tenant, subscription_id, payload "
+                                      "FROM outbox ORDER BY number LIMIT $1", limit)]
+
+    async def drop_notifications(self, numbers: Sequence[int]) -> None:
+        await self.pool.execute("DELETE FROM outbox WHERE number = ANY($1::bigint[])",
+                                list(numbers))
+
+    # -- subscriptions ---------------------------------------------------------
+    async def subscriptions(self) -> list[dict[str, Any]]:
+        return [orjson.loads(r) for (r,) in
+                await self.pool.fetch("SELECT record FROM subscriptions")]
+
+    async def save_subscription(self, record: dict[str, Any]) -> None:
+        await self.pool.execute("INSERT INTO subscriptions VALUES ($1, $2, $3) ON CONFLICT "
+                                "(tenant, id) DO UPDATE SET record = excluded.record",
+                                record["tenant"], record["id"], orjson.dumps(record))
+
+    async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        status = await self.pool.execute("DELETE FROM subscriptions WHERE tenant=$1 AND id=$2",
+                                         tenant, subscription_id)
+        return bool(status != "DELETE 0")
+
+    # -- @context records ----------------------------------------------------
+    async def contexts(self) -> list[dict[str, Any]]:
+        return [orjson.loads(r) for (r,) in await self.pool.fetch("SELECT record FROM contexts")]
+
+    async def save_context(self, record: dict[str, Any]) -> None:
+        await self.pool.execute("INSERT INTO contexts VALUES ($1, $2) ON CONFLICT (local_id) "
+                                "DO UPDATE SET record = excluded.record",
+                                record["localId"], orjson.dumps(record))
+
+    async def delete_context(self, local_id: str) -> None:
+        await self.pool.execute("DELETE FROM contexts WHERE local_id=$1", local_id)
+
+
+def _text_safe(num: float | None, text: str | None,
+               complex_: int) -> tuple[float | None, str | None, bool]:
+    """Value-index columns PostgreSQL can hold: its text cannot contain NUL, so such a
+    string is indexed as complex (always a candidate; the predicate decides)."""
+    if text is not None and "\x00" in text:
+        return None, None, True
+    return num, text, bool(complex_)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int | None = None) -> list[list[Any]]:
+    """Rows as column arrays, for ``unnest``; ``width`` when there may be no rows."""
+    if not rows:
+        return [[] for _ in range(width or 0)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def id_and_type_clauses(alias: str, table: str, tenant: str, ids: tuple[str, ...] | None,
+                        types: tuple[frozenset[str], ...] | None, params: Params) -> list[str]:
+    """Clauses (to AND) keeping rows of ``alias`` (with pk and id) among ``ids`` and of a
+    type expression, through ``table`` (tenant, type, entity); names are fixed, never
+    client text."""
+    clauses = []
+    if ids is not None:
+        clauses.append(f"{alias}.id = ANY({params.add(list(ids))}::text[])")
+    if types is not None:
+        alternatives = []
+        for conjunction in types:
+            parts = [f"EXISTS (SELECT 1 FROM {table} t WHERE t.tenant = {params.add(tenant)} "
+                     f"AND t.type = {params.add(type_iri)} AND t.entity = {alias}.pk)"
+                     for type_iri in sorted(conjunction)]
+            alternatives.append("(" + " AND ".join(parts) + ")")
+        clauses.append("(" + " OR ".join(alternatives) + ")")
+    return clauses
+
+
+def _value_clause(condition: ValueFilter, params: Params) -> str:
+    column = condition.column  # 'num' or 'str': fixed names, never client text
+    values = [float(v) if column == "num" else v for v in condition.values]
+    cast = "float8" if column == "num" else "text"
+    if condition.op == "in":
+        return f"{column} = ANY({params.add(values)}::{cast}[])"
+    if condition.op == "between":
+        return f"{column} BETWEEN {params.add(values[0])} AND {params.add(values[1])}"
+    return f"{column} {condition.op} {params.add(values[0])}"
