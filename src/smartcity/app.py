@@ -37,6 +37,7 @@ from smartcity.core.ngsild.durations import parse_duration
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
 from smartcity.core.ngsild.retention import Retention, RetentionRule
+from smartcity.core.ngsild.shared_caches import SharedCaches
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
 from smartcity.mqtt.embedded import EmbeddedBroker
@@ -116,6 +117,21 @@ class EdgeMiddleware:
         await self.app(scope, receive, send_with_tenant)
 
 
+class SharedCacheMiddleware:
+    """Before each request, catch up with what other workers changed in the records this
+    one caches (see ``SharedCaches``); nothing to do on a store of one process."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            platform: Platform | None = getattr(scope["app"].state, "platform", None)
+            if platform is not None and platform.store.shared:
+                await platform.caches.refresh()
+        await self.app(scope, receive, send)
+
+
 async def build_platform(settings: Settings) -> Platform:
     store = await open_store(settings.db)
     clock = SystemClock()
@@ -146,11 +162,12 @@ async def build_platform(settings: Settings) -> Platform:
     entity_service.on_outbox = notifier.wake
     subscription_service.on_change(notifier.subscription_changed)
     entity_service.bus.subscribe(notifier.changes_committed)
+    caches = SharedCaches(store, subscription_service, registry, compiler)
+    notifier.refresh = caches.refresh
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,
-                    temporal=temporal_service,
-                    background=background)
+                    temporal=temporal_service, caches=caches, background=background)
 
 
 def retention_rules(settings: Settings, expand: Callable[[str], str]) -> list[RetentionRule]:
@@ -184,8 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = await build_platform(settings)
-        platform.contexts.load(await platform.store.contexts())
-        await platform.subscriptions.load()
+        await platform.caches.load()
         for record in platform.subscriptions.records():
             platform.notifier.subscription_changed(record, record["tenant"], record["id"])
         listener = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port) \
@@ -212,5 +228,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (landing, purge, temporal, entities, batch, discovery, contexts, identity,
                    subscriptions):
         app.include_router(module.router)
+    app.add_middleware(SharedCacheMiddleware)
     app.add_middleware(EdgeMiddleware)
     return app

@@ -46,13 +46,16 @@ async def version_one_with_rows(url: str) -> None:
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(url, init=_setup)
-    old = PostgresStore(pool, postgis=False)
+    old = PostgresStore(pool, postgis=False, url=url)
     try:
         await old.write("", insert(*(entity(f"urn:x:{i}", point=[18.0, 59.0 + i / 100],
                                             n=i) for i in range(50))))
         await old.write("north", insert(entity("urn:x:1", BENCH, seats=4)))
-        await old.save_subscription({"tenant": "", "id": "urn:s:1", "q": "n>3"})
-        await old.save_context({"localId": "abc", "URL": "http://x/abc", "kind": "Hosted"})
+        # As the first release stored them (its store code wrote just these rows).
+        await pool.execute("INSERT INTO subscriptions VALUES ('', 'urn:s:1', $1)",
+                           b'{"tenant": "", "id": "urn:s:1", "q": "n>3", "timesSent": 7}')
+        await pool.execute("INSERT INTO contexts VALUES ('abc', $1)",
+                           b'{"localId": "abc", "URL": "http://x/abc", "kind": "Hosted"}')
     finally:
         await pool.close()
 
@@ -75,13 +78,15 @@ async def test_an_upgrade_of_a_populated_database_keeps_every_row(url: str) -> N
     result = await asyncio.to_thread(runner.invoke, app, ["db", "upgrade", "--db", url])
     assert result.exit_code == 0, result.output
     assert "applied migration 2: temporal history" in result.output
+    assert f"schema version {LATEST}" in result.output
     assert await row_counts(url) == before
     store = await PostgresStore.open(url)
     try:
         stored = await store.get("north", "urn:x:1")
         assert stored is not None and stored["type"] == [BENCH]
         assert len(await store.get_many("", [f"urn:x:{i}" for i in range(50)])) == 50
-        assert [s["id"] for s in await store.subscriptions()] == ["urn:s:1"]
+        [subscription] = await store.subscriptions()
+        assert (subscription["id"], subscription["timesSent"]) == ("urn:s:1", 7)
         # The upgraded database takes new writes, history included.
         await store.write("", [Write("replace", "urn:x:2", entity("urn:x:2", LAMP, n=99),
                                      expect=entity("urn:x:2")["modifiedAt"])])

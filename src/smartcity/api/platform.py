@@ -12,6 +12,7 @@ from smartcity.config import Settings
 from smartcity.core.ngsild.context import ContextCompiler
 from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.entities import EntityService
+from smartcity.core.ngsild.shared_caches import SharedCaches
 from smartcity.core.ngsild.storage import EntityStore
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
@@ -28,6 +29,7 @@ class Platform:
     subscriptions: SubscriptionService
     notifier: Notifier
     temporal: TemporalService
+    caches: SharedCaches
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
 

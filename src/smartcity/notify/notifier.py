@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -38,6 +37,7 @@ from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.query_language import LINKED
 from smartcity.core.ngsild.storage import EntityStore, OutboxEntry, Selection
 from smartcity.core.ngsild.subscription_model import Subscription, status_of
+from smartcity.core.ngsild.subscription_service import settings_of
 from smartcity.notify.http import HttpSender
 from smartcity.notify.mqtt import MqttSender
 
@@ -58,14 +58,6 @@ class DeliveryLog(Protocol):
 Send = Callable[[Subscription, dict[str, Any]], Awaitable[None]]
 
 
-_STATUS_FIELDS = frozenset({"timesSent", "timesFailed", "lastNotification", "lastSuccess",
-                            "lastFailure"})
-
-
-def _settings(record: Subscription) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in _STATUS_FIELDS}
-
-
 def notification_context(record: Subscription) -> Any:
     """The @context notifications are written in: the subscription's jsonldContext, else
     the one it was created with (a single URL stands for itself), else the core."""
@@ -80,8 +72,11 @@ class Notifier:
 
     def __init__(self, store: EntityStore, clock: Clock, log_delivery: DeliveryLog,
                  compile_terms: Callable[[Any], Any], *, retries: int = 3,
-                 backoff: float = 0.5, timeout: float = 5.0) -> None:
+                 backoff: float = 0.5, timeout: float = 5.0,
+                 refresh: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = store
+        # Brings the subscription index up to date with other workers' changes.
+        self.refresh = refresh
         self.clock = clock
         self.index = SubscriptionIndex()
         self.local = SubscriptionIndex()
@@ -94,7 +89,7 @@ class Notifier:
         self.http = HttpSender(timeout)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._in_flight: dict[tuple[str, str], asyncio.Task[bool]] = {}
         self._last_sent: dict[tuple[str, str], float] = {}
         self.mqtt = MqttSender()
         self.senders: dict[str, Send] = {"http": self._post, "https": self._post,
@@ -106,7 +101,7 @@ class Notifier:
         key = (tenant, subscription_id)
         before = self.index.get(tenant, subscription_id)
         if record is not None and before is not None \
-                and _settings(before.record) == _settings(record):
+                and settings_of(before.record) == settings_of(record):
             # Only the delivery counters moved: no recompiling, and a running timer stays.
             self.index.put(replace(before, record=record))
             return
@@ -259,17 +254,16 @@ class Notifier:
             self._wake.clear()
 
     async def drain(self) -> None:
-        """Hand each subscription's pending notifications to its own delivery task."""
+        """Hand each subscription with pending notifications to its own delivery task."""
+        if self.refresh is not None:
+            await self.refresh()
         pending = await self.store.pending_notifications(BATCH)
-        queues: dict[tuple[str, str], list[OutboxEntry]] = defaultdict(list)
-        for entry in pending:
-            key = (entry.tenant, entry.subscription_id)
-            if key not in self._in_flight:
-                queues[key].append(entry)
-        for key, entries in queues.items():
-            task = asyncio.get_running_loop().create_task(self._deliver_all(key, entries))
+        for key in dict.fromkeys((e.tenant, e.subscription_id) for e in pending):
+            if key in self._in_flight:
+                continue
+            task = asyncio.get_running_loop().create_task(self._deliver_all(key))
             self._in_flight[key] = task
-            task.add_done_callback(lambda _, key=key: self._finished(key))
+            task.add_done_callback(lambda done, key=key: self._finished(key, done))
 
     async def settle(self, tenant: str, subscription_id: str, wait: float = 0.5) -> None:
         """Let a delivery under way for the subscription finish (for at most ``wait``
@@ -279,21 +273,32 @@ class Notifier:
             with contextlib.suppress(Exception):  # a time-out or a failed delivery alike
                 await asyncio.wait_for(asyncio.shield(task), wait)
 
-    def _finished(self, key: tuple[str, str]) -> None:
+    def _finished(self, key: tuple[str, str], task: asyncio.Task[bool]) -> None:
         self._in_flight.pop(key, None)
-        self.wake()  # more may have queued up behind this subscription
+        # More may have queued up behind this subscription; when another worker held it,
+        # the next round comes soon enough (a wake-up now would spin on its lock).
+        if task.cancelled() or task.exception() is not None or task.result():
+            self.wake()
 
-    async def _deliver_all(self, key: tuple[str, str], entries: list[OutboxEntry]) -> None:
-        # Delivered entries leave the outbox together, in one transaction: a crash in
-        # between sends some again (at least once), never loses one.
-        delivered: list[int] = []
-        try:
-            for entry in entries:
-                await self._deliver(key, entry)
-                delivered.append(entry.number)
-        finally:
-            if delivered:
-                await self.store.drop_notifications(delivered)
+    async def _deliver_all(self, key: tuple[str, str]) -> bool:
+        """Deliver a subscription's pending notifications in order, unless another worker
+        is delivering them (False: it takes the newer ones too, once done)."""
+        async with self.store.delivery_lock(*key) as held:
+            if not held:
+                return False
+            # Read under the lock: what another worker delivered before is gone by now.
+            entries = await self.store.pending_notifications(BATCH, key)
+            # Delivered entries leave the outbox together, in one transaction: a crash in
+            # between sends some again (at least once), never loses one.
+            delivered: list[int] = []
+            try:
+                for entry in entries:
+                    await self._deliver(key, entry)
+                    delivered.append(entry.number)
+            finally:
+                if delivered:
+                    await self.store.drop_notifications(delivered)
+        return True
 
     async def _deliver(self, key: tuple[str, str], entry: OutboxEntry) -> None:
         compiled = self.index.get(*key)

@@ -10,6 +10,7 @@ batch of a thousand entities is a handful of round trips.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.postgres_history import PostgresHistory
 from smartcity.store.postgres_migrations import LATEST, current_version, upgrade
+from smartcity.store.subscription_rows import record_with_status, status_row
 from smartcity.store.write_plan import (
     IndexRows,
     Plan,
@@ -64,10 +66,15 @@ class Params(list[Any]):
 class PostgresStore:
     """EntityStore on a PostgreSQL database (``open`` builds one)."""
 
-    def __init__(self, pool: asyncpg.Pool, postgis: bool) -> None:
+    shared = True
+
+    def __init__(self, pool: asyncpg.Pool, postgis: bool, url: str) -> None:
         self.pool = pool
         self.postgis = postgis
+        self.url = url
         self.history = PostgresHistory(pool)
+        self._locks: asyncpg.Connection | None = None  # holds delivery locks
+        self._locking = asyncio.Lock()
 
     @classmethod
     async def open(cls, url: str, *, initialize: bool = True, postgis: bool | None = None,
@@ -96,9 +103,11 @@ class PostgresStore:
         except BaseException:
             await pool.close()
             raise
-        return cls(pool, postgis)
+        return cls(pool, postgis, url)
 
     async def close(self) -> None:
+        if self._locks is not None:
+            await self._locks.close()
         await self.pool.close()
 
     @asynccontextmanager
@@ -340,10 +349,35 @@ class PostgresStore:
                 *columns[:7])
 
     # -- outbox ----------------------------------------------------------------
-    async def pending_notifications(self, limit: int) -> list[OutboxEntry]:
+    async def pending_notifications(self, limit: int,
+                                    subscription: tuple[str, str] | None = None
+                                    ) -> list[OutboxEntry]:
+        params = Params()
+        where = f"WHERE tenant = {params.add(subscription[0])} AND subscription_id = " \
+            f"{params.add(subscription[1])} " if subscription is not None else ""
         return [OutboxEntry(tenant, sub, payload, number) for number, tenant, sub, payload in
-                await self.pool.fetch("SELECT number, tenant, subscription_id, payload "
-                                      "FROM outbox ORDER BY number LIMIT $1", limit)]
+                await self.pool.fetch("SELECT number, tenant, subscription_id, payload FROM "
+                                      f"outbox {where}ORDER BY number LIMIT "
+                                      f"{params.add(limit)}", *params)]
+
+    @asynccontextmanager
+    async def delivery_lock(self, tenant: str, subscription_id: str) -> AsyncIterator[bool]:
+        """A session advisory lock per subscription, on a connection of its own: a worker
+        that dies closes it, and the lock goes with it."""
+        key = f"{tenant}\n{subscription_id}"
+        async with self._locking:
+            if self._locks is None or self._locks.is_closed():
+                self._locks = await asyncpg.connect(self.url)
+            locks = self._locks
+            held = await locks.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                                        key)
+        try:
+            yield bool(held)
+        finally:
+            if held and not locks.is_closed():
+                async with self._locking:
+                    await locks.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                                        key)
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         await self.pool.execute("DELETE FROM outbox WHERE number = ANY($1::bigint[])",
@@ -351,17 +385,41 @@ class PostgresStore:
 
     # -- subscriptions ---------------------------------------------------------
     async def subscriptions(self) -> list[dict[str, Any]]:
-        return [orjson.loads(r) for (r,) in
-                await self.pool.fetch("SELECT record FROM subscriptions")]
+        return [record_with_status(row[0], row[1:])
+                for row in await self.pool.fetch(_SUBSCRIPTIONS)]
+
+    async def subscription(self, tenant: str, subscription_id: str) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(_SUBSCRIPTIONS + " WHERE r.tenant = $1 AND r.id = $2",
+                                       tenant, subscription_id)
+        return record_with_status(row[0], row[1:]) if row is not None else None
 
     async def save_subscription(self, record: dict[str, Any]) -> None:
-        await self.pool.execute("INSERT INTO subscriptions VALUES ($1, $2, $3) ON CONFLICT "
-                                "(tenant, id) DO UPDATE SET record = excluded.record",
-                                record["tenant"], record["id"], orjson.dumps(record))
+        async with self.transaction() as conn:
+            await conn.execute("INSERT INTO subscriptions VALUES ($1, $2, $3) ON CONFLICT "
+                               "(tenant, id) DO UPDATE SET record = excluded.record",
+                               record["tenant"], record["id"], orjson.dumps(record))
+            await _bump(conn, "subscriptions")
+
+    async def add_subscription_status(self, tenant: str, subscription_id: str,
+                                      delta: dict[str, Any]) -> None:
+        await self.pool.execute(
+            "INSERT INTO subscription_status VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (tenant, id) DO UPDATE SET "
+            "times_sent = subscription_status.times_sent + excluded.times_sent, "
+            "times_failed = subscription_status.times_failed + excluded.times_failed, "
+            "last_notification = greatest(subscription_status.last_notification, "
+            "excluded.last_notification), last_success = greatest("
+            "subscription_status.last_success, excluded.last_success), last_failure = "
+            "greatest(subscription_status.last_failure, excluded.last_failure)",
+            tenant, subscription_id, *status_row(delta))
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
-        status = await self.pool.execute("DELETE FROM subscriptions WHERE tenant=$1 AND id=$2",
-                                         tenant, subscription_id)
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM subscription_status WHERE tenant=$1 AND id=$2",
+                               tenant, subscription_id)
+            status = await conn.execute("DELETE FROM subscriptions WHERE tenant=$1 AND id=$2",
+                                        tenant, subscription_id)
+            await _bump(conn, "subscriptions")
         return bool(status != "DELETE 0")
 
     # -- @context records ----------------------------------------------------
@@ -369,12 +427,29 @@ class PostgresStore:
         return [orjson.loads(r) for (r,) in await self.pool.fetch("SELECT record FROM contexts")]
 
     async def save_context(self, record: dict[str, Any]) -> None:
-        await self.pool.execute("INSERT INTO contexts VALUES ($1, $2) ON CONFLICT (local_id) "
-                                "DO UPDATE SET record = excluded.record",
-                                record["localId"], orjson.dumps(record))
+        async with self.transaction() as conn:
+            await conn.execute("INSERT INTO contexts VALUES ($1, $2) ON CONFLICT (local_id) "
+                               "DO UPDATE SET record = excluded.record",
+                               record["localId"], orjson.dumps(record))
+            await _bump(conn, "contexts")
 
     async def delete_context(self, local_id: str) -> None:
-        await self.pool.execute("DELETE FROM contexts WHERE local_id=$1", local_id)
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM contexts WHERE local_id=$1", local_id)
+            await _bump(conn, "contexts")
+
+    async def cache_versions(self) -> dict[str, int]:
+        return dict(await self.pool.fetch("SELECT name, version FROM cache_versions"))
+
+
+_SUBSCRIPTIONS = ("SELECT r.record, s.times_sent, s.times_failed, s.last_notification, "
+                  "s.last_success, s.last_failure FROM subscriptions r LEFT JOIN "
+                  "subscription_status s ON s.tenant = r.tenant AND s.id = r.id")
+
+
+async def _bump(conn: asyncpg.Connection, name: str) -> None:
+    await conn.execute("INSERT INTO cache_versions VALUES ($1, 1) ON CONFLICT (name) DO "
+                       "UPDATE SET version = cache_versions.version + 1", name)
 
 
 def _text_safe(num: float | None, text: str | None,

@@ -98,9 +98,25 @@ async def _history(conn: asyncpg.Connection, postgis: bool) -> None:
     await conn.execute(HISTORY_SCHEMA)
 
 
+# Workers: delivery counters added to, never overwritten; versions of what they cache.
+WORKERS = """
+CREATE TABLE subscription_status (
+    tenant text NOT NULL, id text NOT NULL, times_sent bigint NOT NULL DEFAULT 0,
+    times_failed bigint NOT NULL DEFAULT 0, last_notification text, last_success text,
+    last_failure text, PRIMARY KEY (tenant, id)
+);
+CREATE TABLE cache_versions (name text PRIMARY KEY, version bigint NOT NULL);
+"""
+
+
+async def _workers(conn: asyncpg.Connection, postgis: bool) -> None:
+    await conn.execute(WORKERS)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, subscriptions, @contexts and the outbox", _entities),
     Migration(2, "temporal history", _history),
+    Migration(3, "subscription delivery status and cache versions for workers", _workers),
 )
 LATEST = MIGRATIONS[-1].version
 

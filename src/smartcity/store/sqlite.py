@@ -9,7 +9,8 @@ less than a thread hand-off would cost.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selectio
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
+from smartcity.store.subscription_rows import record_with_status, status_row
 from smartcity.store.write_plan import (
     IndexRows,
     StoredRow,
@@ -73,7 +75,14 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE TABLE IF NOT EXISTS contexts (
     local_id TEXT PRIMARY KEY, record BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS subscription_status (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, times_sent INTEGER NOT NULL DEFAULT 0,
+    times_failed INTEGER NOT NULL DEFAULT 0, last_notification TEXT, last_success TEXT,
+    last_failure TEXT, PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
 """
+_STATUS_COLUMNS = "s.times_sent, s.times_failed, s.last_notification, s.last_success, " \
+    "s.last_failure"
 
 
 # Each entity owns the R*Tree ids pk * GEO_SLOTS ... pk * GEO_SLOTS + GEO_SLOTS - 1.
@@ -81,7 +90,9 @@ GEO_SLOTS = 1024
 
 
 class SqliteStore:
-    """EntityStore on one SQLite file (or ':memory:')."""
+    """EntityStore on one SQLite file (or ':memory:'), written by this process alone."""
+
+    shared = False
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
@@ -104,6 +115,7 @@ class SqliteStore:
         self.readers = Readers(self.path) if self.path != ":memory:" else None
         self.history = SqliteHistory(self.db, self.transaction, self.readers)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._versions = {"subscriptions": 0, "contexts": 0}
 
     def transaction(self, work: Callable[[], Any]) -> Any:
         """Run ``work`` in one write transaction; roll back on any error."""
@@ -317,10 +329,18 @@ class SqliteStore:
         db.executemany("INSERT INTO geo_boxes VALUES (?,?,?,?,?,?,?)", boxes)
 
     # -- outbox ----------------------------------------------------------------
-    async def pending_notifications(self, limit: int) -> list[OutboxEntry]:
+    async def pending_notifications(self, limit: int,
+                                    subscription: tuple[str, str] | None = None
+                                    ) -> list[OutboxEntry]:
+        where, params = ("WHERE tenant=? AND subscription_id=? ", subscription) \
+            if subscription is not None else ("", ())
         return [OutboxEntry(tenant, sub, payload, number) for number, tenant, sub, payload in
                 self.db.execute("SELECT number, tenant, subscription_id, payload FROM outbox "
-                                "ORDER BY number LIMIT ?", (limit,))]
+                                f"{where}ORDER BY number LIMIT ?", (*params, limit))]
+
+    @asynccontextmanager
+    async def delivery_lock(self, tenant: str, subscription_id: str) -> AsyncIterator[bool]:
+        yield True  # one process: its notifier runs one delivery per subscription
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         self.transaction(lambda: self.db.executemany("DELETE FROM outbox WHERE number=?",
@@ -328,15 +348,40 @@ class SqliteStore:
 
     # -- subscriptions ---------------------------------------------------------
     async def subscriptions(self) -> list[dict[str, Any]]:
-        return [orjson.loads(r) for (r,) in self.db.execute("SELECT record FROM subscriptions")]
+        return [record_with_status(r, status) for r, *status in self.db.execute(
+            f"SELECT r.record, {_STATUS_COLUMNS} FROM subscriptions r LEFT JOIN "
+            "subscription_status s ON s.tenant = r.tenant AND s.id = r.id")]
+
+    async def subscription(self, tenant: str, subscription_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            f"SELECT r.record, {_STATUS_COLUMNS} FROM subscriptions r LEFT JOIN "
+            "subscription_status s ON s.tenant = r.tenant AND s.id = r.id "
+            "WHERE r.tenant = ? AND r.id = ?", (tenant, subscription_id)).fetchone()
+        return record_with_status(row[0], row[1:]) if row else None
 
     async def save_subscription(self, record: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO subscriptions VALUES (?,?,?)",
                         (record["tenant"], record["id"], orjson.dumps(record)))
+        self._versions["subscriptions"] += 1
+
+    async def add_subscription_status(self, tenant: str, subscription_id: str,
+                                      delta: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO subscription_status VALUES (?,?,?,?,?,?,?) ON CONFLICT (tenant, id) "
+            "DO UPDATE SET times_sent = times_sent + excluded.times_sent, "
+            "times_failed = times_failed + excluded.times_failed, "
+            "last_notification = max(coalesce(last_notification, ''), "
+            "coalesce(excluded.last_notification, '')), "
+            "last_success = max(coalesce(last_success, ''), coalesce(excluded.last_success, "
+            "'')), last_failure = max(coalesce(last_failure, ''), "
+            "coalesce(excluded.last_failure, ''))", (tenant, subscription_id, *status_row(delta)))
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        self.db.execute("DELETE FROM subscription_status WHERE tenant=? AND id=?",
+                        (tenant, subscription_id))
         cursor = self.db.execute("DELETE FROM subscriptions WHERE tenant=? AND id=?",
                                  (tenant, subscription_id))
+        self._versions["subscriptions"] += 1
         return cursor.rowcount > 0
 
     # -- @context records ----------------------------------------------------
@@ -346,9 +391,14 @@ class SqliteStore:
     async def save_context(self, record: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO contexts VALUES (?,?)",
                         (record["localId"], orjson.dumps(record)))
+        self._versions["contexts"] += 1
 
     async def delete_context(self, local_id: str) -> None:
         self.db.execute("DELETE FROM contexts WHERE local_id=?", (local_id,))
+        self._versions["contexts"] += 1
+
+    async def cache_versions(self) -> dict[str, int]:
+        return dict(self._versions)
 
 
 def _boxes(pk: int, geoms: list[tuple[str, Any]]) -> list[tuple[Any, ...]]:

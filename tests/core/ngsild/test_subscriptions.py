@@ -19,6 +19,7 @@ from smartcity.core.ngsild.errors import (
     NonexistentTenant,
     ResourceNotFound,
 )
+from smartcity.core.ngsild.storage import with_status
 from smartcity.core.ngsild.subscription_model import DEFAULT_TRIGGERS
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.subscriptions import (
@@ -404,19 +405,39 @@ def test_before_any_delivery_there_is_no_notification_status() -> None:
 
 
 class FakeStore:
-    """Just the subscription part of a store, in memory."""
+    """Just the subscription part of a store, in memory; ``shared`` as when workers use
+    it (another worker's change is a change of ``rows`` with ``version`` moved)."""
 
-    def __init__(self, records: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, records: list[dict[str, Any]] | None = None,
+                 shared: bool = False) -> None:
         self.rows = {(r["tenant"], r["id"]): r for r in records or []}
+        self.status: dict[tuple[str, str], dict[str, Any]] = {}
+        self.shared = shared
+        self.version = 0
 
     async def subscriptions(self) -> list[dict[str, Any]]:
-        return list(self.rows.values())
+        return [with_status(r, self.status.get(k, {})) for k, r in self.rows.items()]
+
+    async def subscription(self, tenant: str, sub_id: str) -> dict[str, Any] | None:
+        record = self.rows.get((tenant, sub_id))
+        return None if record is None else with_status(record,
+                                                       self.status.get((tenant, sub_id), {}))
 
     async def save_subscription(self, record: dict[str, Any]) -> None:
         self.rows[(record["tenant"], record["id"])] = record
+        self.version += 1
+
+    async def add_subscription_status(self, tenant: str, sub_id: str,
+                                      delta: dict[str, Any]) -> None:
+        key = (tenant, sub_id)
+        self.status[key] = with_status(self.status.get(key, {}), delta)
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
+        self.version += 1
         return self.rows.pop((tenant, subscription_id), None) is not None
+
+    async def cache_versions(self) -> dict[str, int]:
+        return {"subscriptions": self.version}
 
     async def has_tenant(self, tenant: str) -> bool:
         return False
@@ -450,3 +471,41 @@ async def test_the_service_loads_the_store_and_tells_listeners_of_changes() -> N
         await service.update("t1", stored["id"], stored)
     with pytest.raises(NonexistentTenant):
         await service.list("t2", 0, 10)
+
+
+async def test_a_worker_catches_up_with_subscriptions_another_worker_changed() -> None:
+    store = FakeStore(shared=True)
+    mine, theirs = (SubscriptionService(store, FixedClock()),  # type: ignore[arg-type]
+                    SubscriptionService(store, FixedClock()))  # type: ignore[arg-type]
+    await mine.load()
+    await theirs.load()
+    heard: list[tuple[Any, str, str]] = []
+    mine.on_change(lambda record, tenant, sub_id: heard.append((record, tenant, sub_id)))
+    record = parse_subscription(sub(), CORE, "t1", mine.now())
+    await theirs.create("t1", record)
+    await mine.refresh((await store.cache_versions())["subscriptions"])
+    assert heard == [(record, "t1", record["id"])]
+    await theirs.delete("t1", record["id"])
+    await mine.refresh((await store.cache_versions())["subscriptions"])
+    assert heard[-1] == (None, "t1", record["id"])
+    assert list(mine.records()) == []
+
+
+async def test_workers_delivering_for_one_subscription_add_up_their_counts() -> None:
+    store = FakeStore(shared=True)
+    workers = [SubscriptionService(store, FixedClock()),  # type: ignore[arg-type]
+               SubscriptionService(store, FixedClock())]  # type: ignore[arg-type]
+    for worker in workers:
+        await worker.load()
+    record = parse_subscription(sub(), CORE, "t1", workers[0].now())
+    await workers[0].create("t1", record)
+    await workers[1].refresh((await store.cache_versions())["subscriptions"])
+    for worker, ok in ((workers[0], True), (workers[1], True), (workers[1], False)):
+        await worker.sending("t1", record["id"], worker.now())
+        await worker.delivered("t1", record["id"], ok, worker.now())
+        await worker.flush()
+    # A settings change by one worker keeps the counts of all.
+    paused = merge_subscription(record, {"isActive": False}, CORE, workers[0].now())
+    await workers[0].update("t1", record["id"], paused)
+    seen = await workers[0].get("t1", record["id"])
+    assert (seen["timesSent"], seen["timesFailed"], seen["isActive"]) == (3, 1, False)

@@ -89,6 +89,23 @@ class ContextRegistry:
                     record.setdefault("tenant", "")
                 self._index(record)
 
+    def reload(self, records: list[Record]) -> None:
+        """Hold exactly ``records`` (another worker added or deleted some); usage counted
+        here and not saved yet is kept."""
+        with self._lock:
+            known = dict(self._records)
+            self._records.clear()
+            self._by_url.clear()
+            for record in records:
+                mine = known.get(record["localId"])
+                if mine is not None and mine.get("numberOfHits", 0) > record.get(
+                        "numberOfHits", 0):
+                    record = {**record, "numberOfHits": mine["numberOfHits"],
+                              "lastUsage": mine.get("lastUsage")}
+                if record.get("kind") != CACHED:
+                    record.setdefault("tenant", "")
+                self._index(record)
+
     def _index(self, record: Record) -> None:
         self._records[record["localId"]] = record
         self._by_url[record["URL"]] = record["localId"]

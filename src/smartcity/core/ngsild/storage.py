@@ -10,6 +10,7 @@ are exact.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -73,8 +74,28 @@ class Page:
     more: bool = False  # whether matches follow this page
 
 
+# Delivery counters of a subscription (clause 5.2.12), kept apart from its settings so
+# that workers counting deliveries never overwrite a change of the settings.
+STATUS_COUNTS = ("timesSent", "timesFailed")
+STATUS_TIMES = ("lastNotification", "lastSuccess", "lastFailure")
+
+
+def with_status(record: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """A subscription record with a delivery status added to what it holds itself."""
+    merged = dict(record)
+    for name in STATUS_COUNTS:
+        merged[name] = merged.get(name, 0) + (status.get(name) or 0)
+    for name in STATUS_TIMES:
+        if status.get(name) and status[name] > merged.get(name, ""):
+            merged[name] = status[name]
+    return merged
+
+
 class EntityStore(Protocol):
     history: HistoryStore
+    # Whether other processes write the same database (workers): then what a process
+    # caches must be checked against ``cache_versions``.
+    shared: bool
 
     async def get(self, tenant: str, entity_id: str) -> Entity | None: ...
 
@@ -87,8 +108,16 @@ class EntityStore(Protocol):
         ``now``, microseconds), in one transaction; raise
         AlreadyExists/Conflict/ResourceNotFound."""
 
-    async def pending_notifications(self, limit: int) -> list[OutboxEntry]:
-        """Outbox entries not yet delivered, oldest first."""
+    async def pending_notifications(self, limit: int,
+                                    subscription: tuple[str, str] | None = None
+                                    ) -> list[OutboxEntry]:
+        """Outbox entries not yet delivered, oldest first; only those of one (tenant,
+        subscription id) if given."""
+
+    def delivery_lock(self, tenant: str,
+                      subscription_id: str) -> AbstractAsyncContextManager[bool]:
+        """Hold the right to deliver a subscription's notifications (True), or learn that
+        another process holds it (False). A process that dies lets go of it."""
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         """Forget delivered (or abandoned) outbox entries."""
@@ -111,10 +140,20 @@ class EntityStore(Protocol):
     async def has_tenant(self, tenant: str) -> bool: ...
 
     async def subscriptions(self) -> list[dict[str, Any]]:
-        """Every stored subscription record, of every tenant (``record["tenant"]``)."""
+        """Every stored subscription record, of every tenant (``record["tenant"]``), with
+        its delivery status."""
+
+    async def subscription(self, tenant: str, subscription_id: str) -> dict[str, Any] | None:
+        """One subscription record with its delivery status."""
 
     async def save_subscription(self, record: dict[str, Any]) -> None:
-        """Insert or replace a subscription record (keyed by tenant and ``id``)."""
+        """Insert or replace a subscription record (keyed by tenant and ``id``); its
+        delivery status is kept as it is."""
+
+    async def add_subscription_status(self, tenant: str, subscription_id: str,
+                                      delta: dict[str, Any]) -> None:
+        """Add counts (``STATUS_COUNTS``) to a subscription's delivery status and move its
+        times (``STATUS_TIMES``) forward, never back."""
 
     async def delete_subscription(self, tenant: str, subscription_id: str) -> bool:
         """Remove a subscription; False when there was none."""
@@ -124,5 +163,9 @@ class EntityStore(Protocol):
     async def save_context(self, record: dict[str, Any]) -> None: ...
 
     async def delete_context(self, local_id: str) -> None: ...
+
+    async def cache_versions(self) -> dict[str, int]:
+        """A number per kind of record processes cache ("subscriptions", "contexts"),
+        moved by every save and delete of one."""
 
     async def close(self) -> None: ...

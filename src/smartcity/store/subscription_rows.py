@@ -1,0 +1,23 @@
+"""How a subscription's delivery status fits a row beside its record (both backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from smartcity.core.ngsild.storage import STATUS_COUNTS, STATUS_TIMES, with_status
+
+_NAMES = (*STATUS_COUNTS, *STATUS_TIMES)
+
+
+def status_row(delta: dict[str, Any]) -> tuple[Any, ...]:
+    """A delivery-status delta as the columns (counts, then times) of a status row."""
+    return (*(int(delta.get(name, 0)) for name in STATUS_COUNTS),
+            *(delta.get(name) for name in STATUS_TIMES))
+
+
+def record_with_status(record: bytes, columns: Sequence[Any]) -> dict[str, Any]:
+    """A stored record (JSON) with the status columns read beside it (NULL: none)."""
+    return with_status(orjson.loads(record), dict(zip(_NAMES, columns, strict=True)))
