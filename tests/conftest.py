@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -154,3 +158,33 @@ def api(server: str) -> Iterator[httpx.Client]:
     # Plain HTTP on loopback: verify=False skips loading CA certificates (16 ms a client).
     with httpx.Client(base_url=server, timeout=10, verify=False) as http:
         yield http
+
+
+class Receiver:
+    """An HTTP endpoint on 127.0.0.1 that keeps what it is sent."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.received: queue.Queue[tuple[dict[str, str], dict[str, Any]]] = queue.Queue()
+        self.status = status
+        received, owner = self.received, self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                received.put((dict(self.headers), json.loads(self.rfile.read(length))))
+                self.send_response(owner.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def next(self, timeout: float = 5.0) -> tuple[dict[str, str], dict[str, Any]]:
+        return self.received.get(timeout=timeout)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -143,7 +144,14 @@ async def build_platform(settings: Settings) -> Platform:
             task = loop.create_task(coro)
             background.add(task)
             task.add_done_callback(background.discard)
-        loop.call_soon_threadsafe(start)
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:  # called from a thread of pyld's document loader
+            on_loop = False
+        if on_loop:
+            start()  # at once, so Platform.settle can wait for it
+        else:
+            loop.call_soon_threadsafe(start)
 
     registry = ContextRegistry(lambda: timestamp(clock.now()),
                                persist=lambda record: run_soon(store.save_context(record)),
@@ -195,6 +203,35 @@ async def keep_retention(platform: Platform, settings: Settings) -> None:
         await asyncio.sleep(settings.retention_interval)
 
 
+LEADER_CHECK = 2.0  # seconds between checks that the leader still holds its right
+
+
+async def lead_when_chosen(platform: Platform, settings: Settings) -> None:
+    """Run the work one process does for all that share the store (periodic
+    notifications, retention) while this process holds the "leader" right; a leader
+    that dies or loses the database lets go of it, and another process takes over."""
+    while True:
+        try:
+            async with platform.store.exclusive("leader") as held:
+                if held:
+                    await _lead(platform, settings)
+        except Exception:
+            log.exception("leadership was lost; trying again")
+        await asyncio.sleep(LEADER_CHECK)
+
+
+async def _lead(platform: Platform, settings: Settings) -> None:
+    platform.notifier.lead()
+    retention = asyncio.create_task(keep_retention(platform, settings))
+    try:
+        while await platform.store.rights_held():
+            await asyncio.sleep(LEADER_CHECK)
+    finally:
+        retention.cancel()
+        await asyncio.gather(retention, return_exceptions=True)
+        platform.notifier.follow()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -209,11 +246,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if listener is not None:
             await listener.start()
         platform.notifier.start()
-        retention = asyncio.create_task(keep_retention(platform, settings))
+        leadership = asyncio.create_task(lead_when_chosen(platform, settings))
         app.state.platform = platform
         yield
-        retention.cancel()
-        await asyncio.gather(retention, return_exceptions=True)
+        leadership.cancel()
+        await asyncio.gather(leadership, return_exceptions=True)
         await platform.notifier.stop()
         if listener is not None:
             await listener.stop()
@@ -231,3 +268,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SharedCacheMiddleware)
     app.add_middleware(EdgeMiddleware)
     return app
+
+
+# The environment variable that hands the settings to worker processes.
+WORKER_SETTINGS = "SMARTCITY_WORKER_SETTINGS"
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process of ``smartcity serve --workers N``."""
+    return create_app(Settings(**orjson.loads(os.environ[WORKER_SETTINGS])))

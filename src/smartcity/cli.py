@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from smartcity import __version__
 from smartcity.config import Settings, load_settings
 from smartcity.store.backend import describe, schema_version, upgrade
+from smartcity.store.postgres import is_postgres_url
 
 app = typer.Typer(help="smartcity: an open platform for a smart and connected city.",
                   no_args_is_help=True, add_completion=False)
@@ -41,16 +43,27 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes; more than one needs a PostgreSQL database.")] = None,
     config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                 help="Settings file (TOML or JSON).")] = None,
 ) -> None:
     """Run the platform: the NGSI-LD API under /ngsi-ld/v1/."""
     import uvicorn
 
-    from smartcity.app import create_app
+    from smartcity.app import WORKER_SETTINGS, create_app
 
-    settings = _settings(config, host=host, port=port, db=db)
+    settings = _settings(config, host=host, port=port, db=db, workers=workers)
+    if settings.workers > 1 and not is_postgres_url(settings.db):
+        typer.echo("Several workers need a PostgreSQL database (--db postgresql://...): "
+                   "SQLite is written by one process.", err=True)
+        raise typer.Exit(2)
     _require_current_schema(settings.db)
+    if settings.workers > 1 and settings.mqtt_listener:
+        # One port cannot take N listeners; with workers, devices talk to a real broker.
+        settings = settings.model_copy(update={"mqtt_listener": False})
+        typer.echo("The embedded MQTT listener is off with several workers: connect "
+                   "devices to an MQTT broker such as Mosquitto.", err=True)
     if settings.mqtt_listener and not _can_listen(settings.mqtt_host, settings.mqtt_port):
         typer.echo(f"The embedded MQTT listener cannot listen on {settings.mqtt_host}:"
                    f"{settings.mqtt_port} (in use?): set mqtt_port, or mqtt_listener = false "
@@ -61,8 +74,14 @@ def serve(
     # Authentication and access control are not built yet: say so every time.
     typer.echo("WARNING: this version has no authentication; serve it on a trusted "
                "network only.", err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    log_level=settings.log_level, access_log=False)
+        return
+    os.environ[WORKER_SETTINGS] = settings.model_dump_json()
+    uvicorn.run("smartcity.app:worker_app", factory=True, workers=settings.workers,
+                host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False)
 
 
 def _settings(config: Path | None, **values: Any) -> Settings:

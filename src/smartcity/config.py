@@ -49,7 +49,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    db: str = Field("smartcity.db", description="SQLite file, or ':memory:'")
+    db: str = Field("smartcity.db", description="SQLite file, ':memory:', or a "
+                    "postgresql:// URL")
+    workers: int = Field(1, ge=1, le=64, description="worker processes (PostgreSQL only)")
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
     default_limit: int = Field(20, gt=0)
     max_limit: int = Field(1000, gt=0)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import queue
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -16,37 +13,7 @@ import pytest
 from smartcity.app import build_platform
 from smartcity.config import Settings
 from smartcity.core.ngsild.normalize import parse_entity
-from tests.conftest import LiveServer
-
-
-class Receiver:
-    """An HTTP endpoint on 127.0.0.1 that keeps what it is sent."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.received: queue.Queue[tuple[dict[str, str], dict[str, Any]]] = queue.Queue()
-        self.status = status
-        received, owner = self.received, self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                received.put((dict(self.headers), json.loads(self.rfile.read(length))))
-                self.send_response(owner.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def next(self, timeout: float = 5.0) -> tuple[dict[str, str], dict[str, Any]]:
-        return self.received.get(timeout=timeout)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.conftest import LiveServer, Receiver
 
 
 @pytest.fixture

@@ -32,6 +32,11 @@ class Platform:
     caches: SharedCaches
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
+    async def settle(self) -> None:
+        """Let what is being saved in the background land: a change other workers must
+        see is answered only once it is stored."""
+        await asyncio.gather(*self.background, return_exceptions=True)
+
 
 def platform_of(request: Request) -> Platform:
     platform: Platform = request.app.state.platform

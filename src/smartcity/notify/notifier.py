@@ -54,6 +54,9 @@ class DeliveryLog(Protocol):
     async def delivered(self, tenant: str, subscription_id: str, ok: bool, at: str) -> None:
         """Record the outcome of one delivery in the subscription's status fields."""
 
+    async def flush_due(self) -> None:
+        """Store the counts held back long enough (called about once a second)."""
+
 
 Send = Callable[[Subscription, dict[str, Any]], Awaitable[None]]
 
@@ -89,6 +92,7 @@ class Notifier:
         self.http = HttpSender(timeout)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._leading = False
         self._in_flight: dict[tuple[str, str], asyncio.Task[bool]] = {}
         self._last_sent: dict[tuple[str, str], float] = {}
         self.mqtt = MqttSender()
@@ -112,7 +116,7 @@ class Notifier:
         terms = self.compile_terms(record.get("jsonldContext") or record.get("context"))
         compiled = compile_subscription(record, terms)
         self.index.put(compiled)
-        if record.get("timeInterval") and self._task is not None:
+        if record.get("timeInterval") and self._leading:
             self._start_periodic(compiled)
 
     async def _link(self, changes: Sequence[EntityChange], levels: int) -> list[Entity]:
@@ -230,9 +234,20 @@ class Notifier:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def lead(self) -> None:
+        """Send periodic (timeInterval) notifications: one process of those sharing the
+        store does, or each would send them."""
+        self._leading = True
         for compiled in self.index.all():
-            if compiled.record.get("timeInterval"):
+            if compiled.record.get("timeInterval") and compiled.key not in self._periodic:
                 self._start_periodic(compiled)
+
+    def follow(self) -> None:
+        """Leave periodic notifications to another process."""
+        self._leading = False
+        for key in list(self._periodic):
+            self._stop_periodic(key)
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._periodic.values()) if t is not None]
@@ -247,6 +262,7 @@ class Notifier:
         while True:
             try:
                 await self.drain()
+                await self.log_delivery.flush_due()
             except Exception:
                 log.exception("notification delivery failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -283,7 +299,7 @@ class Notifier:
     async def _deliver_all(self, key: tuple[str, str]) -> bool:
         """Deliver a subscription's pending notifications in order, unless another worker
         is delivering them (False: it takes the newer ones too, once done)."""
-        async with self.store.delivery_lock(*key) as held:
+        async with self.store.exclusive(f"delivery\n{key[0]}\n{key[1]}") as held:
             if not held:
                 return False
             # Read under the lock: what another worker delivered before is gone by now.

@@ -11,6 +11,7 @@ batch of a thousand entities is a handful of round trips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -73,7 +74,7 @@ class PostgresStore:
         self.postgis = postgis
         self.url = url
         self.history = PostgresHistory(pool)
-        self._locks: asyncpg.Connection | None = None  # holds delivery locks
+        self._locks: asyncpg.Connection | None = None  # holds the advisory locks
         self._locking = asyncio.Lock()
 
     @classmethod
@@ -361,23 +362,35 @@ class PostgresStore:
                                       f"{params.add(limit)}", *params)]
 
     @asynccontextmanager
-    async def delivery_lock(self, tenant: str, subscription_id: str) -> AsyncIterator[bool]:
-        """A session advisory lock per subscription, on a connection of its own: a worker
-        that dies closes it, and the lock goes with it."""
-        key = f"{tenant}\n{subscription_id}"
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """A session advisory lock, on a connection of its own: a worker that dies closes
+        it, and its locks go with it."""
         async with self._locking:
             if self._locks is None or self._locks.is_closed():
                 self._locks = await asyncpg.connect(self.url)
             locks = self._locks
             held = await locks.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                                        key)
+                                        name)
         try:
             yield bool(held)
         finally:
             if held and not locks.is_closed():
-                async with self._locking:
-                    await locks.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))",
-                                        key)
+                # A connection lost meanwhile took the lock with it.
+                with contextlib.suppress(OSError, asyncpg.PostgresError,
+                                         asyncpg.InterfaceError):
+                    async with self._locking:
+                        await locks.execute(
+                            "SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
+
+    async def rights_held(self) -> bool:
+        async with self._locking:
+            if self._locks is None or self._locks.is_closed():
+                return False
+            try:
+                await self._locks.execute("SELECT 1")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                return False
+        return True
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         await self.pool.execute("DELETE FROM outbox WHERE number = ANY($1::bigint[])",

@@ -131,12 +131,13 @@ _DISTINCT = ("count(DISTINCT coalesce(to_jsonb(inum), to_jsonb(num), doc->'value
              "doc->'object', doc->'vocab', doc->'languageMap', doc->'valueList', "
              "doc->'objectList', doc->'json'))")
 # The columns each measure is computed from; min and max take the least or greatest of
-# theirs, so an integer stays an integer. Only what the methods need is asked for.
+# theirs (see ``_extreme``), so an integer stays an integer. Only what the methods need
+# is asked for.
 _MEASURE_SQL: dict[str, tuple[str, ...]] = {
     "total": ("count(*)",), "count": ("count(num) + count(inum)",),
     "sum": (f"sum({_NUMBER})",), "squares": (f"sum({_NUMBER} * {_NUMBER})",),
     "min": ("min(inum)", "min(num)", f"min({_TEXT})"),
-    "max": ("max(inum)", "max(num)", f"max({_TEXT})"), "distinct": (_DISTINCT,)}
+    "max": ("max(num)", "max(inum)", f"max({_TEXT})"), "distinct": (_DISTINCT,)}
 # Raw instances into epoch-aligned periods; a period already folded (the cut fell inside
 # it last time) takes in the rest.
 _FOLD = f"""
@@ -450,9 +451,11 @@ class PostgresHistory:
             params = Params()
             sids = params.add([key[0] for key in selected])
             column, clause = _window(window, params)
+            # Ties (instances written together share createdAt) in time order, as the
+            # SQLite history sorts them; lastN takes the last time, then the first instants.
             order, limit = f"{column}, t", window.first
             if window.last is not None:
-                order, limit = f"{column} DESC, t DESC", window.last
+                order, limit = f"{column} DESC, t", window.last
             # Sorted and limited, the subquery is read series by series, each in order.
             rows = await conn.fetch(
                 f"SELECT g.sid, x.* FROM unnest({sids}::bigint[]) AS g(sid) CROSS JOIN "
@@ -671,7 +674,7 @@ async def _folded_measures(conn: asyncpg.Connection, grid_of: dict[int, Grid],
     found: dict[tuple[int, int], Measures] = {}
     for sid, start, total, count, total_sum, imin, least, imax, most, squares in rows:
         folded = {"total": total, "count": count, "sum": total_sum,
-                  "min": _extreme("min", (imin, least)), "max": _extreme("max", (imax, most)),
+                  "min": _extreme("min", (imin, least)), "max": _extreme("max", (most, imax)),
                   "squares": squares, "distinct": None}
         _absorb(found, (sid, _bucket_start(grid_of[sid], start)),
                 {n: folded[n] for n in names})
@@ -692,7 +695,8 @@ def _measures(names: list[str], values: Sequence[Any]) -> Measures:
 
 def _extreme(name: str, values: Sequence[Any]) -> Any:
     """The least (min) or greatest (max) of values, ordered as the merge of periods
-    orders them: numbers before text; an integer wins a tie with a float for min."""
+    orders them (numbers before text). On a tie the merge keeps the first for min, the
+    second for max: callers put the integer there, so it wins over an equal float."""
     return reduce(lambda a, b: _merge({name: a}, {name: b})[name], values)
 
 

@@ -339,8 +339,11 @@ class SqliteStore:
                                 f"{where}ORDER BY number LIMIT ?", (*params, limit))]
 
     @asynccontextmanager
-    async def delivery_lock(self, tenant: str, subscription_id: str) -> AsyncIterator[bool]:
-        yield True  # one process: its notifier runs one delivery per subscription
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        yield True  # one process holds every right; within it, callers keep their turns
+
+    async def rights_held(self) -> bool:
+        return True
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         self.transaction(lambda: self.db.executemany("DELETE FROM outbox WHERE number=?",

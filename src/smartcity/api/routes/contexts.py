@@ -45,6 +45,7 @@ async def add_context(request: Request) -> Response:
     # rule (no @context in application/json) does not apply to it.
     body = await read_json(request, platform.settings.max_body_bytes, (JSON, JSON_LD))
     record = platform.contexts.add_hosted(body, str(request.base_url), tenant)
+    await platform.settle()
     return Response(status_code=201, headers={"Location": PATH + record["localId"]})
 
 
@@ -97,4 +98,5 @@ async def delete_context(context_id: str, request: Request) -> Response:
                 platform.compiler.documents.download, record["URL"])
             contexts.replace(record, document)
     platform.compiler.forget()
+    await platform.settle()
     return Response(status_code=204)

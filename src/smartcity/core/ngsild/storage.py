@@ -114,10 +114,13 @@ class EntityStore(Protocol):
         """Outbox entries not yet delivered, oldest first; only those of one (tenant,
         subscription id) if given."""
 
-    def delivery_lock(self, tenant: str,
-                      subscription_id: str) -> AbstractAsyncContextManager[bool]:
-        """Hold the right to deliver a subscription's notifications (True), or learn that
-        another process holds it (False). A process that dies lets go of it."""
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Hold a named right among the processes sharing the store (True), or learn that
+        another process holds it (False). A process that dies lets go of its rights."""
+
+    async def rights_held(self) -> bool:
+        """Whether the rights this process took are still held (a lost connection to the
+        database loses them)."""
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         """Forget delivered (or abandoned) outbox entries."""

@@ -159,6 +159,13 @@ class SubscriptionService:
         if delta and key in self._registry:
             await self.store.add_subscription_status(*key, delta)
 
+    async def flush_due(self) -> None:
+        """Store the delivery counters held back for a second or more, so the totals
+        other workers read fall behind by about a second at most."""
+        now = time.monotonic()
+        for key in [k for k in self._unsaved if now - self._saved_at.get(k, 0.0) >= SAVE_EVERY]:
+            await self._save(key)
+
     async def flush(self) -> None:
         """Store the delivery counters not saved yet (at shutdown)."""
         for key in list(self._unsaved):

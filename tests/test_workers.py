@@ -1,0 +1,136 @@
+"""Specification of several workers sharing one PostgreSQL database: what one changes,
+the others see at once; each change is notified once, whichever worker made it.
+
+Two servers on one database stand for two workers (or two machines): each has its own
+store connections, caches and notifier, as a worker process does.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from smartcity.config import Settings
+from tests.conftest import LiveServer, Receiver, postgres_schema
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def workers() -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    with postgres_schema() as db, LiveServer(Settings(db=db)) as one, \
+            LiveServer(Settings(db=db)) as two, \
+            httpx.Client(base_url=one + "/ngsi-ld/v1", timeout=10) as a, \
+            httpx.Client(base_url=two + "/ngsi-ld/v1", timeout=10) as b:
+        yield a, b
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.close()
+
+
+def subscribe(api: httpx.Client, uri: str, **extra: Any) -> str:
+    body = {"type": "Subscription", "entities": [{"type": "Streetlight"}],
+            "notification": {"endpoint": {"uri": uri}, "format": "keyValues"}, **extra}
+    response = api.post("/subscriptions", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.headers["Location"]).rsplit("/", 1)[1]
+
+
+def lamp(entity_id: str, level: int) -> dict[str, Any]:
+    return {"id": entity_id, "type": "Streetlight", "level": level}
+
+
+def levels(receiver: Receiver, expected: int, linger: float = 1.5) -> list[int]:
+    """The levels notified: until ``expected`` arrived, then for ``linger`` seconds more,
+    so that a duplicate would be caught."""
+    got: list[int] = []
+    deadline = time.monotonic() + 15
+    while len(got) < expected and time.monotonic() < deadline:
+        got.extend(e["level"] for e in receiver.next(timeout=15)[1]["data"])
+    end = time.monotonic() + linger
+    while time.monotonic() < end:
+        try:
+            got.extend(e["level"] for e in receiver.next(timeout=0.1)[1]["data"])
+        except queue.Empty:
+            pass
+    return got
+
+
+def test_a_subscription_made_on_one_worker_is_matched_on_another(
+        workers: tuple[httpx.Client, httpx.Client], receiver: Receiver) -> None:
+    a, b = workers
+    subscribe(a, receiver.url)
+    assert b.post("/entities", json=lamp("urn:ngsi-ld:Streetlight:1", 7)).status_code == 201
+    assert levels(receiver, 1, linger=0.5) == [7]
+
+
+def test_each_change_is_notified_once_whichever_worker_made_it(
+        workers: tuple[httpx.Client, httpx.Client], receiver: Receiver) -> None:
+    a, b = workers
+    subscription = subscribe(a, receiver.url)
+    entity_id = "urn:ngsi-ld:Streetlight:2"
+    assert a.post("/entities", json=lamp(entity_id, 0)).status_code == 201
+    for level in range(1, 30):
+        worker = (a, b)[level % 2]
+        response = worker.patch(f"/entities/{entity_id}/attrs", json={"level": level})
+        assert response.status_code == 204, response.text
+    assert levels(receiver, 30) == list(range(30))
+    # Both workers delivered some; the counts they keep add up.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = b.get(f"/subscriptions/{subscription}").json()
+        if status["notification"].get("timesSent") == 30:
+            break
+        time.sleep(0.2)
+    assert status["notification"]["timesSent"] == 30
+
+
+def test_a_subscription_deleted_on_one_worker_stops_notifying_from_the_other(
+        workers: tuple[httpx.Client, httpx.Client], receiver: Receiver) -> None:
+    a, b = workers
+    subscription = subscribe(a, receiver.url)
+    assert b.post("/entities", json=lamp("urn:ngsi-ld:Streetlight:3", 1)).status_code == 201
+    assert levels(receiver, 1, linger=0) == [1]
+    assert b.delete(f"/subscriptions/{subscription}").status_code == 204
+    assert a.get(f"/subscriptions/{subscription}").status_code == 404
+    assert a.patch("/entities/urn:ngsi-ld:Streetlight:3/attrs",
+                   json={"level": 2}).status_code == 204
+    assert levels(receiver, 0, linger=1.0) == []
+
+
+def test_periodic_notifications_come_from_one_worker_only(
+        workers: tuple[httpx.Client, httpx.Client], receiver: Receiver) -> None:
+    a, b = workers
+    assert a.post("/entities", json=lamp("urn:ngsi-ld:Streetlight:4", 5)).status_code == 201
+    subscribe(b, receiver.url, timeInterval=1)
+    got = levels(receiver, 0, linger=3.6)
+    # Each worker sending would make about seven.
+    assert 2 <= len(got) <= 4 and set(got) == {5}
+
+
+def test_a_context_hosted_by_one_worker_serves_requests_on_another(
+        workers: tuple[httpx.Client, httpx.Client]) -> None:
+    a, b = workers
+    context = {"@context": {"brightness": "https://example.org/city/brightness"}}
+    created = a.post("/jsonldContexts", json=context)
+    assert created.status_code == 201, created.text
+    url = str(a.base_url.join(created.headers["Location"]))
+    local_id = url.rsplit("/", 1)[1]
+    link = f'<{url}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+    response = b.post("/entities", json={"id": "urn:ngsi-ld:Streetlight:5",
+                                         "type": "Streetlight", "brightness": 80},
+                      headers={"Link": link})
+    assert response.status_code == 201, response.text
+    stored = b.get("/entities/urn:ngsi-ld:Streetlight:5").json()
+    assert stored["https://example.org/city/brightness"]["value"] == 80
+    assert a.delete(f"/jsonldContexts/{local_id}").status_code == 204
+    assert b.get(f"/jsonldContexts/{local_id}").status_code == 404
