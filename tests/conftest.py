@@ -49,6 +49,11 @@ class LiveServer:
         port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
+    @property
+    def platform(self) -> Any:
+        """The server's Platform (its services, store and bus), once started."""
+        return self.server.config.app.state.platform
+
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)

@@ -7,6 +7,7 @@ store connections, caches and notifier, as a worker process does.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 from collections.abc import Iterator
@@ -58,10 +59,8 @@ def levels(receiver: Receiver, expected: int, linger: float = 1.5) -> list[int]:
         got.extend(e["level"] for e in receiver.next(timeout=15)[1]["data"])
     end = time.monotonic() + linger
     while time.monotonic() < end:
-        try:
+        with contextlib.suppress(queue.Empty):
             got.extend(e["level"] for e in receiver.next(timeout=0.1)[1]["data"])
-        except queue.Empty:
-            pass
     return got
 
 

@@ -30,8 +30,10 @@ from smartcity.api.routes import (
     subscriptions,
     temporal,
 )
+from smartcity.bus.jetstream import JetStreamBus
 from smartcity.config import Settings
 from smartcity.core.clock import SystemClock, timestamp
+from smartcity.core.events import LocalEventBus
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments, Fetch
 from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.durations import parse_duration
@@ -159,7 +161,9 @@ async def build_platform(settings: Settings) -> Platform:
     fetch = context_fetcher(settings.context_fetch_timeout) if settings.fetch_contexts else None
     documents = ContextDocuments(fetch=fetch, lookup=registry.lookup, on_fetched=registry.cache)
     compiler = ContextCompiler(documents)
-    entity_service = EntityService(store, clock=clock)
+    bus = JetStreamBus(settings.event_bus, store, settings.event_bus_prefix) \
+        if settings.event_bus.startswith("nats://") else LocalEventBus()
+    entity_service = EntityService(store, bus, clock=clock)
     entity_service.keep_history = settings.history
     temporal_service = TemporalService(store.history, clock, settings.temporal_page_size,
                                        entity_service)
@@ -246,11 +250,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if listener is not None:
             await listener.start()
         platform.notifier.start()
+        if isinstance(platform.entities.bus, JetStreamBus):
+            await platform.entities.bus.start()
         leadership = asyncio.create_task(lead_when_chosen(platform, settings))
         app.state.platform = platform
         yield
         leadership.cancel()
         await asyncio.gather(leadership, return_exceptions=True)
+        if isinstance(platform.entities.bus, JetStreamBus):
+            await platform.entities.bus.stop()
         await platform.notifier.stop()
         if listener is not None:
             await listener.stop()

@@ -64,6 +64,10 @@ def serve(
         settings = settings.model_copy(update={"mqtt_listener": False})
         typer.echo("The embedded MQTT listener is off with several workers: connect "
                    "devices to an MQTT broker such as Mosquitto.", err=True)
+    if settings.workers > 1 and settings.event_bus == "local":
+        typer.echo("With several workers and the local event bus, the platform's own "
+                   "services see only the changes of their worker: set event_bus to NATS "
+                   "JetStream (nats://...).", err=True)
     if settings.mqtt_listener and not _can_listen(settings.mqtt_host, settings.mqtt_port):
         typer.echo(f"The embedded MQTT listener cannot listen on {settings.mqtt_host}:"
                    f"{settings.mqtt_port} (in use?): set mqtt_port, or mqtt_listener = false "

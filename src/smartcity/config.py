@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     db: str = Field("smartcity.db", description="SQLite file, ':memory:', or a "
                     "postgresql:// URL")
     workers: int = Field(1, ge=1, le=64, description="worker processes (PostgreSQL only)")
+    event_bus: str = Field("local", pattern=r"^(local|nats://.+)$", description="'local' "
+                           "(in-process), or the nats:// URL of NATS JetStream")
+    event_bus_prefix: str = Field("smartcity", pattern=r"^[A-Za-z0-9_-]+$",
+                                  description="names the stream, subject and consumer")
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0)
     default_limit: int = Field(20, gt=0)
     max_limit: int = Field(1000, gt=0)

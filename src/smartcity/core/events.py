@@ -2,7 +2,8 @@
 
 Subscriptions, history and the domain services listen on an EventBus; the
 embedded default delivers in-process, production backends put a real bus behind
-the same protocol.
+the same protocol. A ``durable`` bus gets the changes recorded in the transaction of
+the write (an outbox), so an outage of the bus delays them and loses none.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import orjson
 
 from smartcity.core.ngsild.model import Entity
 
@@ -34,8 +37,23 @@ class EntityChange:
 Handler = Callable[[Sequence[EntityChange]], Awaitable[None] | None]
 
 
+def encode_changes(changes: Sequence[EntityChange]) -> bytes:
+    """The changes of one write, as a durable bus keeps them."""
+    return orjson.dumps([[c.kind, c.tenant, c.entity_id, c.entity, c.previous, c.at]
+                         for c in changes])
+
+
+def decode_changes(data: bytes) -> list[EntityChange]:
+    return [EntityChange(*fields) for fields in orjson.loads(data)]
+
+
 class EventBus(Protocol):
-    async def publish(self, changes: Sequence[EntityChange]) -> None: ...
+    # Whether the changes are recorded with the write (``encode_changes``) for the bus
+    # to carry from there.
+    durable: bool
+
+    async def publish(self, changes: Sequence[EntityChange]) -> None:
+        """Deliver changes just committed (recorded first, if durable)."""
 
     def subscribe(self, handler: Handler) -> Callable[[], None]: ...
 
@@ -46,6 +64,8 @@ class LocalEventBus:
     A failing handler is logged and never stops the others or the write path.
     """
 
+    durable = False
+
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
 
@@ -54,6 +74,10 @@ class LocalEventBus:
         return lambda: self._handlers.remove(handler)
 
     async def publish(self, changes: Sequence[EntityChange]) -> None:
+        await self.deliver(changes)
+
+    async def deliver(self, changes: Sequence[EntityChange]) -> None:
+        """Run every handler on the changes, in subscription order."""
         if not changes:
             return
         for handler in list(self._handlers):

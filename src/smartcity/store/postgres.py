@@ -221,7 +221,7 @@ class PostgresStore:
     # -- writes --------------------------------------------------------------
     async def write(self, tenant: str, writes: Sequence[Write],
                     outbox: Sequence[OutboxEntry] = (), history: History | None = None,
-                    now: int = 0) -> None:
+                    now: int = 0, events: Sequence[bytes] = ()) -> None:
         if history:
             # Partitions are made ahead, outside the write: DDL would lock the table.
             await self.history.prepare(history)
@@ -235,6 +235,9 @@ class PostgresStore:
                         "unnest($1::text[], $2::text[], $3::bytea[])",
                         [o.tenant for o in outbox], [o.subscription_id for o in outbox],
                         [o.payload for o in outbox])
+                if events:
+                    await conn.execute("INSERT INTO event_outbox (events) SELECT * FROM "
+                                       "unnest($1::bytea[])", list(events))
                 if history:
                     await self.history.insert(conn, tenant, history, now)
         except asyncpg.UniqueViolationError as exc:
@@ -394,6 +397,14 @@ class PostgresStore:
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         await self.pool.execute("DELETE FROM outbox WHERE number = ANY($1::bigint[])",
+                                list(numbers))
+
+    async def pending_events(self, limit: int) -> list[tuple[int, bytes]]:
+        return [(n, e) for n, e in await self.pool.fetch(
+            "SELECT number, events FROM event_outbox ORDER BY number LIMIT $1", limit)]
+
+    async def drop_events(self, numbers: Sequence[int]) -> None:
+        await self.pool.execute("DELETE FROM event_outbox WHERE number = ANY($1::bigint[])",
                                 list(numbers))
 
     # -- subscriptions ---------------------------------------------------------

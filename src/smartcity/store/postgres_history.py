@@ -33,6 +33,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from smartcity.core.ngsild.durations import Duration
 from smartcity.core.ngsild.errors import AlreadyExists
 from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstance
 from smartcity.core.ngsild.history_storage import (
@@ -233,7 +234,7 @@ class PostgresHistory:
                 "SELECT id, pk, types, scope FROM history_entities WHERE tenant = $1 "
                 "AND id = ANY($2::text[])", tenant, entity_ids))
 
-    def _remember_heads(self, tenant: str, rows: Sequence[Row]) -> None:
+    def _remember_heads(self, tenant: str, rows: Sequence[asyncpg.Record]) -> None:
         for entity_id, pk, types, scope in rows:
             self._heads[(tenant, entity_id)] = (
                 pk, tuple(orjson.loads(types)),
@@ -301,11 +302,11 @@ class PostgresHistory:
                 "SELECT sid, entity, attr, dataset FROM history_series "
                 "WHERE entity = ANY($1::bigint[])", list(pks)))
 
-    def _remember_series(self, rows: Sequence[Row]) -> None:
+    def _remember_series(self, rows: Sequence[asyncpg.Record]) -> None:
         for sid, entity, attr, dataset in rows:
             self._sids[(entity, attr, dataset)] = sid
 
-    def _forget_series(self, rows: Sequence[Row]) -> list[int]:
+    def _forget_series(self, rows: Sequence[asyncpg.Record]) -> list[int]:
         """Drop deleted series (rows of sid, entity, attr, dataset) from the cache;
         their sids."""
         for _sid, entity, attr, dataset in rows:
@@ -459,7 +460,7 @@ class PostgresHistory:
             # Sorted and limited, the subquery is read series by series, each in order.
             rows = await conn.fetch(
                 f"SELECT g.sid, x.* FROM unnest({sids}::bigint[]) AS g(sid) CROSS JOIN "
-                f"LATERAL (SELECT {column}, t, iid, num, inum, rest, created, modified "
+                f"LATERAL (SELECT {column} AS moment, t, iid, num, inum, rest, created, modified "
                 f"FROM history WHERE sid = g.sid{clause} ORDER BY {order}"
                 f"{f' LIMIT {int(limit)}' if limit is not None else ''}) x", *params)
         found: dict[int, list[StoredInstance]] = {}
@@ -634,7 +635,7 @@ async def _raw_measures(conn: asyncpg.Connection, selected: Sequence[SeriesKey],
                         names: list[str]) -> dict[tuple[int, int], Measures]:
     """(sid, period start) -> measures of the raw instances, one statement for all the
     series of a period length."""
-    groups: dict[Any, list[int]] = {}
+    groups: dict[Grid | Duration, list[int]] = {}
     for sid, *_ in selected:
         grid = grid_of[sid]
         groups.setdefault(grid if grid.period.months else grid.period, []).append(sid)

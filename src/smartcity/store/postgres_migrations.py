@@ -98,7 +98,8 @@ async def _history(conn: asyncpg.Connection, postgis: bool) -> None:
     await conn.execute(HISTORY_SCHEMA)
 
 
-# Workers: delivery counters added to, never overwritten; versions of what they cache.
+# Workers: delivery counters added to, never overwritten; versions of what they cache;
+# change events waiting for the event bus.
 WORKERS = """
 CREATE TABLE subscription_status (
     tenant text NOT NULL, id text NOT NULL, times_sent bigint NOT NULL DEFAULT 0,
@@ -106,6 +107,9 @@ CREATE TABLE subscription_status (
     last_failure text, PRIMARY KEY (tenant, id)
 );
 CREATE TABLE cache_versions (name text PRIMARY KEY, version bigint NOT NULL);
+CREATE TABLE event_outbox (
+    number bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, events bytea NOT NULL
+);
 """
 
 
@@ -116,7 +120,7 @@ async def _workers(conn: asyncpg.Connection, postgis: bool) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, subscriptions, @contexts and the outbox", _entities),
     Migration(2, "temporal history", _history),
-    Migration(3, "subscription delivery status and cache versions for workers", _workers),
+    Migration(3, "workers: delivery status, cache versions, event outbox", _workers),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -75,6 +75,9 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE TABLE IF NOT EXISTS contexts (
     local_id TEXT PRIMARY KEY, record BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS event_outbox (
+    number INTEGER PRIMARY KEY AUTOINCREMENT, events BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS subscription_status (
     tenant TEXT NOT NULL, id TEXT NOT NULL, times_sent INTEGER NOT NULL DEFAULT 0,
     times_failed INTEGER NOT NULL DEFAULT 0, last_notification TEXT, last_success TEXT,
@@ -249,12 +252,14 @@ class SqliteStore:
     # -- writes --------------------------------------------------------------
     async def write(self, tenant: str, writes: Sequence[Write],
                     outbox: Sequence[OutboxEntry] = (), history: History | None = None,
-                    now: int = 0) -> None:
+                    now: int = 0, events: Sequence[bytes] = ()) -> None:
         def work() -> None:
             self._write(tenant, writes)
             self.db.executemany("INSERT INTO outbox (tenant, subscription_id, payload) "
                                 "VALUES (?,?,?)",
                                 [(o.tenant, o.subscription_id, o.payload) for o in outbox])
+            self.db.executemany("INSERT INTO event_outbox (events) VALUES (?)",
+                                [(e,) for e in events])
             if history:
                 self.history.insert(tenant, history, now)
         self.transaction(work)
@@ -347,6 +352,14 @@ class SqliteStore:
 
     async def drop_notifications(self, numbers: Sequence[int]) -> None:
         self.transaction(lambda: self.db.executemany("DELETE FROM outbox WHERE number=?",
+                                                     [(n,) for n in numbers]))
+
+    async def pending_events(self, limit: int) -> list[tuple[int, bytes]]:
+        return self.db.execute("SELECT number, events FROM event_outbox ORDER BY number "
+                               "LIMIT ?", (limit,)).fetchall()
+
+    async def drop_events(self, numbers: Sequence[int]) -> None:
+        self.transaction(lambda: self.db.executemany("DELETE FROM event_outbox WHERE number=?",
                                                      [(n,) for n in numbers]))
 
     # -- subscriptions ---------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartcity.core.clock import Clock, SystemClock, timestamp
-from smartcity.core.events import EntityChange, EventBus, LocalEventBus
+from smartcity.core.events import EntityChange, EventBus, LocalEventBus, encode_changes
 from smartcity.core.ngsild import mutations
 from smartcity.core.ngsild.errors import (
     AlreadyExists,
@@ -384,7 +384,8 @@ class EntityService:
         outbox = await self.notifications(events) if self.notifications is not None else ()
         if history is None and self.keep_history:
             history = history_of(changes, now)
-        await self.store.write(tenant, writes, outbox, history, parse_instant(now))
+        recorded = (encode_changes(events),) if self.bus.durable else ()
+        await self.store.write(tenant, writes, outbox, history, parse_instant(now), recorded)
         if outbox and self.on_outbox is not None:
             self.on_outbox()
         await self.bus.publish(events)

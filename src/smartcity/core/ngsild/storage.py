@@ -103,10 +103,17 @@ class EntityStore(Protocol):
 
     async def write(self, tenant: str, writes: Sequence[Write],
                     outbox: Sequence[OutboxEntry] = (), history: History | None = None,
-                    now: int = 0) -> None:
-        """Apply all writes, and record the outbox entries and the history (recorded at
-        ``now``, microseconds), in one transaction; raise
-        AlreadyExists/Conflict/ResourceNotFound."""
+                    now: int = 0, events: Sequence[bytes] = ()) -> None:
+        """Apply all writes, and record the outbox entries, the history (recorded at
+        ``now``, microseconds) and the change events for a durable bus, in one
+        transaction; raise AlreadyExists/Conflict/ResourceNotFound."""
+
+    async def pending_events(self, limit: int) -> list[tuple[int, bytes]]:
+        """Recorded change events not yet handed to the bus: (number, events), oldest
+        first."""
+
+    async def drop_events(self, numbers: Sequence[int]) -> None:
+        """Forget change events the bus has taken."""
 
     async def pending_notifications(self, limit: int,
                                     subscription: tuple[str, str] | None = None
