@@ -18,11 +18,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning"}
+def start_server(db: Path | str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning", "SMARTCITY_MQTT_LISTENER": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "smartcity", "serve", "--port", str(port),
-                             "--db", str(db)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "--db", str(db), "--workers", str(workers)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

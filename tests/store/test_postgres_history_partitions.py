@@ -136,13 +136,13 @@ async def test_two_workers_registering_the_same_new_entities_and_series_at_once_
     try:
         ids = [f"urn:s:{n}" for n in range(50)]
         new_entities = await record_at_once(workers, [history(*(
-            reading(entity_id, f"2030-0{1 + worker}-01T00:00:00Z", worker)
+            reading(entity_id, f"2030-01-0{1 + worker}T00:00:00Z", worker)
             for entity_id in ids)) for worker in range(2)])
         assert sorted(new_entities[0] | new_entities[1]) == sorted(ids)
         assert not new_entities[0] & new_entities[1]
-        # Known entities, new series: both workers add the same attribute.
+        # Known entities and months, new series: both workers add the same attribute.
         await record_at_once(workers, [history(*(
-            reading(entity_id, f"2030-0{1 + worker}-01T00:00:00Z", worker, attr=NAME)
+            reading(entity_id, f"2030-01-0{1 + worker}T00:00:00Z", worker, attr=NAME)
             for entity_id in ids)) for worker in range(2)])
         heads = await workers[0].history.heads("", HeadSelection())
         assert sorted(h.entity_id for h in heads) == sorted(ids)

@@ -18,12 +18,17 @@ from smartcity.core.ngsild.errors import (
     NgsiLdError,
     ResourceNotFound,
 )
+from smartcity.store.postgres import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 
 class MethodNotAllowed(NgsiLdError):
     name, status, title = "MethodNotAllowed", 405, "Method not allowed"
+
+
+class Unavailable(NgsiLdError):
+    name, status, title = "InternalError", 503, "Service unavailable"
 
 
 def _with_tenant(request: Request, response: Response) -> Response:
@@ -58,5 +63,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, UNAVAILABLE):
+            log.warning("the database is unavailable (%s) on %s %s", exc, request.method,
+                        request.url.path)
+            response = problem_response(Unavailable("The database is unavailable; try "
+                                                    "again shortly"))
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem_response(InternalError("The server failed; the error has been logged"))

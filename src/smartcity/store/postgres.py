@@ -27,6 +27,7 @@ from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.postgres_history import PostgresHistory
 from smartcity.store.postgres_migrations import LATEST, current_version, upgrade
+from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses
 from smartcity.store.subscription_rows import record_with_status, status_row
 from smartcity.store.write_plan import (
     IndexRows,
@@ -38,6 +39,14 @@ from smartcity.store.write_plan import (
 )
 
 GEO_SLOTS = 1024  # most geometries of one entity, as on SQLite
+# What a lost or restarting database raises: the request may succeed once it is back.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError, asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError)
+
+
+# Rights are named per schema: several stores may share one database.
+_LOCK_KEY = "hashtextextended(current_schema() || '/' || $1, 0)"
 
 
 class SchemaBehind(RuntimeError):
@@ -54,14 +63,6 @@ async def _setup(conn: asyncpg.Connection) -> None:
     # Python never builds an intermediate str.
     await conn.set_type_codec("jsonb", schema="pg_catalog", format="binary",
                               encoder=lambda doc: b"\x01" + doc, decoder=lambda data: data[1:])
-
-
-class Params(list[Any]):
-    """Query parameters, each added where it is used: ``add`` answers its ``$n``."""
-
-    def add(self, value: Any) -> str:
-        self.append(value)
-        return f"${len(self)}"
 
 
 class PostgresStore:
@@ -160,16 +161,18 @@ class PostgresStore:
         clauses = [f"e.tenant = {params.add(tenant)}"]
         clauses.extend(id_and_type_clauses("e", "entity_types", tenant, selection.ids,
                                            selection.types, params))
+        # Candidates from the side indexes are gathered first (ARRAY runs its query
+        # once): a plan that probed them per entity would cost seconds on a large city.
         if selection.attrs is not None:
-            clauses.append(f"e.pk IN (SELECT a.entity FROM entity_attrs a WHERE a.tenant = "
-                           f"{params.add(tenant)} AND a.attr = ANY("
-                           f"{params.add(list(selection.attrs))}::text[]))")
+            clauses.append(f"e.pk = ANY(ARRAY(SELECT a.entity FROM entity_attrs a WHERE "
+                           f"a.tenant = {params.add(tenant)} AND a.attr = ANY("
+                           f"{params.add(list(selection.attrs))}::text[])))")
         for condition in selection.values:
             clause = _value_clause(condition, params)
             t, a = params.add(tenant), params.add(condition.attr)
-            clauses.append(f"e.pk IN (SELECT entity FROM entity_attrs WHERE tenant = {t} "
-                           f"AND attr = {a} AND {clause} UNION ALL SELECT entity FROM "
-                           f"entity_attrs WHERE tenant = {t} AND attr = {a} AND complex)")
+            clauses.append(f"e.pk = ANY(ARRAY(SELECT entity FROM entity_attrs WHERE tenant = "
+                           f"{t} AND attr = {a} AND {clause} UNION ALL SELECT entity FROM "
+                           f"entity_attrs WHERE tenant = {t} AND attr = {a} AND complex))")
         if selection.bbox is not None:
             attr, (minx, miny, maxx, maxy) = selection.bbox
             x0, y0, x1, y1 = (params.add(float(v)) for v in (minx, miny, maxx, maxy))
@@ -177,8 +180,8 @@ class PostgresStore:
                 if self.postgis else \
                 f"box(point(minx, miny), point(maxx, maxy)) && box(point({x0}, {y0}), " \
                 f"point({x1}, {y1}))"
-            clauses.append(f"e.pk IN (SELECT entity FROM entity_geo WHERE attr = "
-                           f"{params.add(attr)} AND {overlap})")
+            clauses.append(f"e.pk = ANY(ARRAY(SELECT entity FROM entity_geo WHERE attr = "
+                           f"{params.add(attr)} AND {overlap}))")
         return " AND ".join(clauses)
 
     async def type_attributes(self, tenant: str) -> dict[str, dict[str, set[str]]]:
@@ -222,32 +225,41 @@ class PostgresStore:
     async def write(self, tenant: str, writes: Sequence[Write],
                     outbox: Sequence[OutboxEntry] = (), history: History | None = None,
                     now: int = 0, events: Sequence[bytes] = ()) -> None:
-        if history:
-            # Partitions are made ahead, outside the write: DDL would lock the table.
-            await self.history.prepare(history)
-        try:
-            async with self.transaction() as conn:
-                plan = plan_writes(await self._rows(conn, tenant, writes), writes)
-                await self._apply(conn, tenant, plan)
-                if outbox:
-                    await conn.execute(
-                        "INSERT INTO outbox (tenant, subscription_id, payload) SELECT * FROM "
-                        "unnest($1::text[], $2::text[], $3::bytea[])",
-                        [o.tenant for o in outbox], [o.subscription_id for o in outbox],
-                        [o.payload for o in outbox])
-                if events:
-                    await conn.execute("INSERT INTO event_outbox (events) SELECT * FROM "
-                                       "unnest($1::bytea[])", list(events))
-                if history:
-                    await self.history.insert(conn, tenant, history, now)
-        except asyncpg.UniqueViolationError as exc:
-            if exc.table_name != "entities":
-                raise
-            # Another worker created one of the entities since this write read them.
-            raise AlreadyExists("An entity of the request was created meanwhile") from None
-        except BaseException:
-            self.history.forget_cached()
-            raise
+        for attempt in (1, 2):
+            if history:
+                # Partitions are made ahead, outside the write: DDL would lock the table.
+                await self.history.prepare(history)
+            try:
+                await self._write(tenant, writes, outbox, history, now, events)
+                return
+            except BaseException as exc:
+                self.history.forget_cached()
+                if isinstance(exc, asyncpg.UniqueViolationError) \
+                        and exc.table_name == "entities":
+                    # Another worker created one of the entities since this write read them.
+                    raise AlreadyExists("An entity of the request was created meanwhile") \
+                        from None
+                # Retention on another worker dropped a month this one knew: make it again.
+                if attempt == 2 or not isinstance(exc, asyncpg.CheckViolationError) \
+                        or "no partition" not in str(exc):
+                    raise
+
+    async def _write(self, tenant: str, writes: Sequence[Write], outbox: Sequence[OutboxEntry],
+                     history: History | None, now: int, events: Sequence[bytes]) -> None:
+        async with self.transaction() as conn:
+            plan = plan_writes(await self._rows(conn, tenant, writes), writes)
+            await self._apply(conn, tenant, plan)
+            if outbox:
+                await conn.execute(
+                    "INSERT INTO outbox (tenant, subscription_id, payload) SELECT * FROM "
+                    "unnest($1::text[], $2::text[], $3::bytea[])",
+                    [o.tenant for o in outbox], [o.subscription_id for o in outbox],
+                    [o.payload for o in outbox])
+            if events:
+                await conn.execute("INSERT INTO event_outbox (events) SELECT * FROM "
+                                   "unnest($1::bytea[])", list(events))
+            if history:
+                await self.history.insert(conn, tenant, history, now)
 
     async def _rows(self, conn: asyncpg.Connection, tenant: str,
                     writes: Sequence[Write]) -> dict[str, StoredRow]:
@@ -274,13 +286,13 @@ class PostgresStore:
             await conn.execute(
                 "UPDATE entities e SET modified_at = u.m, shape = u.s, values_sig = u.v, "
                 "doc = u.d FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bytea[], "
-                "$5::bytea[]) AS u(pk, m, s, v, d) WHERE e.pk = u.pk", *_columns(plan.updated))
+                "$5::bytea[]) AS u(pk, m, s, v, d) WHERE e.pk = u.pk", *columns(plan.updated))
         if plan.inserted:
             await conn.execute(
                 "INSERT INTO entities (pk, tenant, id, modified_at, shape, values_sig, doc) "
                 "SELECT u.pk, $1, u.id, u.m, u.s, u.v, u.d FROM unnest($2::bigint[], "
                 "$3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::bytea[]) "
-                "AS u(pk, id, m, s, v, d)", tenant, *_columns(
+                "AS u(pk, id, m, s, v, d)", tenant, *columns(
                     [(pk, n.entity_id, n.entity["modifiedAt"], n.shape, n.signature, n.doc)
                      for pk, n in zip(new_pks, plan.inserted, strict=True)]))
         if plan.revalued:
@@ -289,7 +301,7 @@ class PostgresStore:
                 "instances = u.n FROM unnest($2::bigint[], $3::text[], $4::float8[], "
                 "$5::text[], $6::bool[], $7::int[]) AS u(entity, attr, num, str, c, n) "
                 "WHERE a.tenant = $1 AND a.attr = u.attr AND a.entity = u.entity",
-                tenant, *_columns([(*r[:2], *_text_safe(*r[2:5]), r[5])
+                tenant, *columns([(*r[:2], *_text_safe(*r[2:5]), r[5])
                                    for r in plan.revalued]))
         await self._add_indexes(conn, tenant, [
             *plan.reindexed, *((pk, n.index) for pk, n in zip(new_pks, plan.inserted,
@@ -308,10 +320,10 @@ class PostgresStore:
             attrs.extend((a, pk) for a in attr_names)
         await conn.execute("DELETE FROM entity_types t USING unnest($2::text[], $3::bigint[]) "
                            "AS d(type, entity) WHERE t.tenant = $1 AND t.type = d.type AND "
-                           "t.entity = d.entity", tenant, *_columns(types, 2))
+                           "t.entity = d.entity", tenant, *columns(types, 2))
         await conn.execute("DELETE FROM entity_attrs a USING unnest($2::text[], $3::bigint[]) "
                            "AS d(attr, entity) WHERE a.tenant = $1 AND a.attr = d.attr AND "
-                           "a.entity = d.entity", tenant, *_columns(attrs, 2))
+                           "a.entity = d.entity", tenant, *columns(attrs, 2))
         await conn.execute("DELETE FROM entity_geo WHERE entity = ANY($1::bigint[])",
                            [pk for pk, _ in dropped])
 
@@ -332,25 +344,25 @@ class PostgresStore:
                 boxes.append((pk, slot, attr, *bounding_box(geometry),
                               orjson.dumps(geometry).decode()))
         await conn.execute("INSERT INTO entity_types SELECT $1, * FROM unnest($2::text[], "
-                           "$3::bigint[])", tenant, *_columns(types, 2))
+                           "$3::bigint[])", tenant, *columns(types, 2))
         await conn.execute("INSERT INTO entity_attrs SELECT $1, * FROM unnest($2::text[], "
                            "$3::bigint[], $4::text[], $5::float8[], $6::text[], $7::bool[], "
-                           "$8::int[])", tenant, *_columns(attrs, 7))
+                           "$8::int[])", tenant, *columns(attrs, 7))
         if not boxes:
             return
-        columns = _columns(boxes, 8)
+        geo = columns(boxes, 8)
         if self.postgis:
             await conn.execute(
                 "INSERT INTO entity_geo SELECT e, s, a, x0, y0, x1, y1, "
                 "public.ST_SetSRID(public.ST_GeomFromGeoJSON(g), 4326) FROM unnest("
                 "$1::bigint[], $2::int[], $3::text[], $4::float8[], $5::float8[], "
                 "$6::float8[], $7::float8[], $8::text[]) AS u(e, s, a, x0, y0, x1, y1, g)",
-                *columns)
+                *geo)
         else:
             await conn.execute(
                 "INSERT INTO entity_geo SELECT * FROM unnest($1::bigint[], $2::int[], "
                 "$3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])",
-                *columns[:7])
+                *geo[:7])
 
     # -- outbox ----------------------------------------------------------------
     async def pending_notifications(self, limit: int,
@@ -372,8 +384,7 @@ class PostgresStore:
             if self._locks is None or self._locks.is_closed():
                 self._locks = await asyncpg.connect(self.url)
             locks = self._locks
-            held = await locks.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                                        name)
+            held = await locks.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", name)
         try:
             yield bool(held)
         finally:
@@ -382,8 +393,7 @@ class PostgresStore:
                 with contextlib.suppress(OSError, asyncpg.PostgresError,
                                          asyncpg.InterfaceError):
                     async with self._locking:
-                        await locks.execute(
-                            "SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
+                        await locks.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", name)
 
     async def rights_held(self) -> bool:
         async with self._locking:
@@ -483,32 +493,6 @@ def _text_safe(num: float | None, text: str | None,
     if text is not None and "\x00" in text:
         return None, None, True
     return num, text, bool(complex_)
-
-
-def _columns(rows: Sequence[Sequence[Any]], width: int | None = None) -> list[list[Any]]:
-    """Rows as column arrays, for ``unnest``; ``width`` when there may be no rows."""
-    if not rows:
-        return [[] for _ in range(width or 0)]
-    return [list(column) for column in zip(*rows, strict=True)]
-
-
-def id_and_type_clauses(alias: str, table: str, tenant: str, ids: tuple[str, ...] | None,
-                        types: tuple[frozenset[str], ...] | None, params: Params) -> list[str]:
-    """Clauses (to AND) keeping rows of ``alias`` (with pk and id) among ``ids`` and of a
-    type expression, through ``table`` (tenant, type, entity); names are fixed, never
-    client text."""
-    clauses = []
-    if ids is not None:
-        clauses.append(f"{alias}.id = ANY({params.add(list(ids))}::text[])")
-    if types is not None:
-        alternatives = []
-        for conjunction in types:
-            parts = [f"EXISTS (SELECT 1 FROM {table} t WHERE t.tenant = {params.add(tenant)} "
-                     f"AND t.type = {params.add(type_iri)} AND t.entity = {alias}.pk)"
-                     for type_iri in sorted(conjunction)]
-            alternatives.append("(" + " AND ".join(parts) + ")")
-        clauses.append("(" + " OR ".join(alternatives) + ")")
-    return clauses
 
 
 def _value_clause(condition: ValueFilter, params: Params) -> str:

@@ -2,14 +2,14 @@
 instances partitioned by calendar month.
 
 ``history`` is partitioned by RANGE on its time ``t``, one partition a month (UTC), each
-keyed by (sid, t): a time window reads only the months it covers, and retention over
-every series drops whole months, which costs nothing per row and leaves no dead rows
-for VACUUM, where deleting a month of city history row by row would rewrite the
-table's indexes. There is no DEFAULT partition: it would have to be scanned and emptied
-before any month it holds rows of could be made. Months are made on demand (``prepare``)
-before the write that needs them, outside its transaction, by creating an empty table
-and attaching it (attaching locks out neither readers nor writers, where ``CREATE TABLE
-... PARTITION OF`` locks out both), under an advisory lock shared by every worker.
+keyed by (sid, t) so a series' window is one index range: a window reads only the months
+it covers, and retention over every series drops whole months instead of deleting
+millions of rows one by one (each logged, each a dead row for VACUUM). There is no
+DEFAULT partition: it would have to be scanned and emptied before any month it holds
+rows of could be made. Months are made on demand (``prepare``), before the write that
+needs them and outside its transaction, as an empty table then attached (attaching
+locks out neither readers nor writers; ``CREATE TABLE ... PARTITION OF`` locks out
+both), under an advisory lock that every worker on the schema takes for it.
 
 A number is kept as itself: ``num`` holds a float, ``inum`` an integer (a boolean as 1
 or 0), so integers come back exact and floats stay floats; anything else is in ``rest``,
@@ -95,7 +95,8 @@ CREATE TABLE history_rollups (
 );
 """
 
-_PARTITION_LOCK = 0x5C17_0002  # advisory lock key of making and dropping months
+# Making or dropping months takes an advisory lock of this class, one per schema (a store).
+_MONTHS_LOCK = 0x5C17_0002
 _PARTITION = re.compile(r"history_y(\d{4})m(\d{2})")
 # A row replaces the stored one of its series at the same instant, as a new instance.
 _UPSERT = """
@@ -183,19 +184,24 @@ class PostgresHistory:
         missing = {_month(i.time) for i in history.instances} - self._months
         if not missing:
             return
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK)
-            existing = await _partitions(conn)
-            for month in sorted(missing - existing):
-                low, high = _month_bounds(month)
-                name = _partition_name(month)
-                await conn.execute(f"CREATE TABLE {name} (LIKE history); ALTER TABLE history "
-                                   f"ATTACH PARTITION {name} FOR VALUES FROM ({low}) TO ({high})")
-        self._months |= existing | missing
+        async with self.pool.acquire() as conn:
+            self._months |= await _partitions(conn)
+            missing -= self._months
+            if not missing:
+                return
+            async with conn.transaction():
+                await _lock_months(conn)
+                for month in sorted(missing - await _partitions(conn)):
+                    low, high = _month_bounds(month)
+                    name = _partition_name(month)
+                    await conn.execute(
+                        f"CREATE TABLE {name} (LIKE history); ALTER TABLE history ATTACH "
+                        f"PARTITION {name} FOR VALUES FROM ({low}) TO ({high})")
+        self._months |= missing
 
     async def _drop_months(self, conn: asyncpg.Connection, before: int) -> int:
         """Drop the months that end by ``before``; the instances they held."""
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _PARTITION_LOCK)
+        await _lock_months(conn)
         old = sorted(m for m in await _partitions(conn) if _month_bounds(m)[1] <= before)
         if not old:
             return 0
@@ -521,6 +527,11 @@ def _month_start(month: int) -> int:
     return (datetime(year, index + 1, 1, tzinfo=UTC) - EPOCH) // MICRO
 
 
+async def _lock_months(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+                       _MONTHS_LOCK)
+
+
 def _partition_name(month: int) -> str:
     year, index = divmod(month, 12)
     return f"history_y{year:04d}m{index + 1:02d}"
@@ -633,8 +644,8 @@ def _numbering(grid: Grid, column: str, params: Params
 async def _raw_measures(conn: asyncpg.Connection, selected: Sequence[SeriesKey],
                         grid_of: dict[int, Grid], window: Window,
                         names: list[str]) -> dict[tuple[int, int], Measures]:
-    """(sid, period start) -> measures of the raw instances, one statement for all the
-    series of a period length."""
+    """(sid, period start) -> measures of the raw instances: one statement for all the
+    series of a period length (of a grid, for calendar periods)."""
     groups: dict[Grid | Duration, list[int]] = {}
     for sid, *_ in selected:
         grid = grid_of[sid]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,8 @@ from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstanc
 from smartcity.core.ngsild.history_storage import Grid, SeriesFilter, Window
 from smartcity.core.ngsild.instants import format_instant, parse_instant
 from smartcity.core.ngsild.retention import Retention, RetentionRule
-from smartcity.store.sqlite import SqliteStore
+from smartcity.core.ngsild.storage import EntityStore
+from smartcity.store.backend import open_store
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
 METER, POWER, RESIDENT = D + "EnergyMeter", D + "power", D + "occupant"
@@ -40,22 +40,22 @@ def hourly(entity_id: str, attr: str, hours: int) -> History:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "city.db")
+async def store(db: str) -> AsyncIterator[EntityStore]:
+    opened = await open_store(db)
     await opened.history.record("", hourly("urn:meter:1", POWER, 24 * 10), 0)
     await opened.history.record("", hourly("urn:meter:1", RESIDENT, 24 * 10), 0)
     yield opened
     await opened.close()
 
 
-async def count(store: SqliteStore, attr: str) -> int:
+async def count(store: EntityStore, attr: str) -> int:
     found = await store.history.instances("", ["urn:meter:1"], SeriesFilter(frozenset({attr})),
                                           Window())
     return len(found.get("urn:meter:1", []))
 
 
 async def test_raw_instances_older_than_the_rule_become_daily_aggregates(
-        store: SqliteStore, caplog: pytest.LogCaptureFixture) -> None:
+        store: EntityStore, caplog: pytest.LogCaptureFixture) -> None:
     rule = RetentionRule(raw=parse_duration("P3D"), types=(METER,), attr=POWER,
                          aggregate=parse_duration("P1D"))
     with caplog.at_level(logging.INFO, "smartcity.core.ngsild.retention"):
@@ -72,7 +72,7 @@ async def test_raw_instances_older_than_the_rule_become_daily_aggregates(
     assert whole.values == {"totalCount": 240, "sum": sum(range(1, 241))}
 
 
-async def test_personal_data_can_go_after_a_day_without_a_trace(store: SqliteStore) -> None:
+async def test_personal_data_can_go_after_a_day_without_a_trace(store: EntityStore) -> None:
     rule = RetentionRule(raw=parse_duration("P1D"), attr=RESIDENT)
     await Retention(store.history, FixedClock(), [rule]).run()
     assert await count(store, RESIDENT) == 24
@@ -83,7 +83,7 @@ async def test_personal_data_can_go_after_a_day_without_a_trace(store: SqliteSto
     assert recent.values["totalCount"] == 24
 
 
-async def test_aggregates_expire_too(store: SqliteStore) -> None:
+async def test_aggregates_expire_too(store: EntityStore) -> None:
     rule = RetentionRule(raw=parse_duration("P1D"), attr=POWER,
                          aggregate=parse_duration("PT1H"),
                          keep_aggregates=parse_duration("P5D"))

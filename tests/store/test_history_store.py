@@ -1,10 +1,10 @@
-"""Specification of the history on SQLite (``HistoryStore``): series kept in time order,
-windows, lastN, aggregation by SQLite, replacement at the same instant, deletions."""
+"""Specification of the history stores (``HistoryStore``) on SQLite and PostgreSQL: series
+kept in time order, windows, lastN, aggregation by the database, replacement at the same
+instant, deletions, retention's folded periods."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +13,8 @@ from smartcity.core.ngsild.durations import parse_duration
 from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstance
 from smartcity.core.ngsild.history_storage import Grid, HeadSelection, SeriesFilter, Window
 from smartcity.core.ngsild.instants import format_instant, parse_instant
-from smartcity.store.sqlite import SqliteStore
+from smartcity.core.ngsild.storage import EntityStore
+from smartcity.store.backend import open_store
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
 SENSOR, SPEED, NAME = D + "Sensor", D + "speed", D + "name"
@@ -36,8 +37,8 @@ def history(entity_id: str, *instances: HistoryInstance) -> History:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "city.db")
+async def store(db: str) -> AsyncIterator[EntityStore]:
+    opened = await open_store(db)
     yield opened
     await opened.close()
 
@@ -45,42 +46,42 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 ALL_TIME, ALL_SERIES = Window(), SeriesFilter()
 
 
-async def values(store: SqliteStore, entity_id: str, window: Window = ALL_TIME,
+async def values(store: EntityStore, entity_id: str, window: Window = ALL_TIME,
                  series: SeriesFilter = ALL_SERIES) -> list[Any]:
     found = await store.history.instances("", [entity_id], series, window)
     return [i.body["value"] for i in found.get(entity_id, [])]
 
 
 async def test_instances_come_back_in_time_order_whatever_the_order_written(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 5, 50),
                                            reading("urn:s:1", 1, 10),
                                            reading("urn:s:1", 3, 30)), at(10))
     assert await values(store, "urn:s:1") == [10, 30, 50]
 
 
-async def test_a_window_includes_its_start_and_excludes_its_end(store: SqliteStore) -> None:
+async def test_a_window_includes_its_start_and_excludes_its_end(store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
                                                        for m in range(10))), at(10))
     assert await values(store, "urn:s:1", Window(start=at(3), end=at(6))) == [3, 4, 5]
 
 
 async def test_last_n_keeps_the_latest_instances_in_ascending_order(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
                                                        for m in range(10))), at(10))
     assert await values(store, "urn:s:1", Window(end=at(8), last=3)) == [5, 6, 7]
 
 
 async def test_an_instance_at_the_same_instant_replaces_the_stored_one(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 1, 10)), at(2))
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 1, 11),
                                            reading("urn:s:1", 2, 20)), at(3))
     assert await values(store, "urn:s:1") == [11, 20]
 
 
-async def test_integers_and_non_numeric_values_come_back_as_sent(store: SqliteStore) -> None:
+async def test_integers_and_non_numeric_values_come_back_as_sent(store: EntityStore) -> None:
     relation = HistoryInstance("urn:s:1", D + "owner", "", at(1),
                                {"type": "Relationship", "object": "urn:p:1",
                                 "observedAt": "2024-01-01T00:01:00.000Z"})
@@ -96,7 +97,7 @@ async def test_integers_and_non_numeric_values_come_back_as_sent(store: SqliteSt
 
 
 async def test_series_are_kept_per_dataset_and_selected_by_attribute_and_dataset(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 1, 1),
                                            reading("urn:s:1", 1, 2, dataset="urn:d:b"),
                                            reading("urn:s:1", 1, "x", attr=NAME)), at(2))
@@ -106,7 +107,7 @@ async def test_series_are_kept_per_dataset_and_selected_by_attribute_and_dataset
 
 
 async def test_aggregates_per_fixed_period_are_computed_by_the_database(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
                                                        for m in range(120))), at(120))
     grid = Grid(at(0), at(120), parse_duration("PT1H"))
@@ -120,7 +121,7 @@ async def test_aggregates_per_fixed_period_are_computed_by_the_database(
 
 
 async def test_many_short_periods_give_the_same_answers_as_a_scan_per_period(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
                                                        for m in range(0, 3000, 7))), at(3000))
     grid = Grid(at(0), at(3000), parse_duration("PT1M"))
@@ -131,7 +132,7 @@ async def test_many_short_periods_give_the_same_answers_as_a_scan_per_period(
 
 
 async def test_empty_periods_are_left_out_and_calendar_months_have_their_own_length(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     january, march = parse_instant("2024-01-15T00:00:00Z"), parse_instant("2024-03-10T00:00:00Z")
     await store.history.record("", history(
         "urn:s:1", HistoryInstance("urn:s:1", SPEED, "", january, {"type": "Property",
@@ -147,7 +148,7 @@ async def test_empty_periods_are_left_out_and_calendar_months_have_their_own_len
 
 
 async def test_aggregating_strings_counts_them_and_orders_them_but_never_sums(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 1, "b"),
                                            reading("urn:s:1", 2, "a"),
                                            reading("urn:s:1", 3, "b")), at(4))
@@ -159,14 +160,14 @@ async def test_aggregating_strings_counts_them_and_orders_them_but_never_sums(
                              "sum": None, "avg": None, "stddev": None}
 
 
-async def test_heads_select_entities_by_type(store: SqliteStore) -> None:
+async def test_heads_select_entities_by_type(store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 1, 1)), at(2))
     await store.history.record("", History([HistoryEntity("urn:b:1", (D + "Bus",))]), at(2))
     heads = await store.history.heads("", HeadSelection(types=(frozenset({SENSOR}),)))
     assert [h.entity_id for h in heads] == ["urn:s:1"]
 
 
-async def test_deleting_an_instance_an_attribute_or_the_entity(store: SqliteStore) -> None:
+async def test_deleting_an_instance_an_attribute_or_the_entity(store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 1, 1),
                                            reading("urn:s:1", 2, 2),
                                            reading("urn:s:1", 1, "x", attr=NAME)), at(3))
@@ -182,7 +183,7 @@ async def test_deleting_an_instance_an_attribute_or_the_entity(store: SqliteStor
 
 
 async def test_a_modified_instance_keeps_its_id_and_records_when_it_changed(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", reading("urn:s:1", 1, 1)), at(2))
     (stored,) = (await store.history.instances("", ["urn:s:1"], SeriesFilter(),
                                                Window()))["urn:s:1"]
@@ -195,7 +196,7 @@ async def test_a_modified_instance_keeps_its_id_and_records_when_it_changed(
 
 
 async def test_downsampling_deletes_only_older_instances_of_the_chosen_attribute(
-        store: SqliteStore) -> None:
+        store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
                                                        for m in range(5)),
                                            reading("urn:s:1", 0, "x", attr=NAME)), at(5))
@@ -203,7 +204,7 @@ async def test_downsampling_deletes_only_older_instances_of_the_chosen_attribute
     assert sorted(map(str, await values(store, "urn:s:1"))) == ["3", "4", "x"]
 
 
-async def test_folded_periods_still_answer_aggregated_queries(store: SqliteStore) -> None:
+async def test_folded_periods_still_answer_aggregated_queries(store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
                                                        for m in range(180))), at(180))
     grid = Grid(at(0), at(180), parse_duration("PT1H"))
@@ -225,17 +226,17 @@ async def test_folded_periods_still_answer_aggregated_queries(store: SqliteStore
     assert [b.values["totalCount"] for b in remaining] == [60, 60]
 
 
-async def test_history_survives_a_restart(tmp_path: Path) -> None:
-    first = SqliteStore(tmp_path / "city.db")
+async def test_history_survives_a_restart(db: str) -> None:
+    first = await open_store(db)
     await first.history.record("", history("urn:s:1", reading("urn:s:1", 1, 1)), at(2))
     await first.close()
-    again = SqliteStore(tmp_path / "city.db")
+    again = await open_store(db)
     await again.history.record("", history("urn:s:1", reading("urn:s:1", 2, 2)), at(3))
     assert await values(again, "urn:s:1") == [1, 2]
     await again.close()
 
 
-async def test_a_deleted_history_leaves_no_folded_periods_behind(store: SqliteStore) -> None:
+async def test_a_deleted_history_leaves_no_folded_periods_behind(store: EntityStore) -> None:
     await store.history.record("", history("urn:s:1", *(reading("urn:s:1", m, m)
                                                        for m in range(5))), at(5))
     await store.history.downsample(None, None, at(5), 60 * MINUTE)
