@@ -11,6 +11,7 @@ import contextlib
 import queue
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -133,3 +134,26 @@ def test_a_context_hosted_by_one_worker_serves_requests_on_another(
     assert stored["https://example.org/city/brightness"]["value"] == 80
     assert a.delete(f"/jsonldContexts/{local_id}").status_code == 204
     assert b.get(f"/jsonldContexts/{local_id}").status_code == 404
+
+
+def test_overlapping_batches_on_two_workers_all_land(
+        workers: tuple[httpx.Client, httpx.Client]) -> None:
+    """Batches racing on the same entities from two workers are retried, not refused."""
+    ids = [f"urn:ngsi-ld:Streetlight:race-{n}" for n in range(200)]
+
+    def upsert(api: httpx.Client, writer: int) -> list[int]:
+        statuses = []
+        for round_ in range(5):
+            body = [{"id": entity_id, "type": "Streetlight",
+                     f"w{writer}": {"type": "Property", "value": round_}} for entity_id in ids]
+            statuses.append(api.post("/entityOperations/upsert", params={"options": "update"},
+                                     json=body).status_code)
+        return statuses
+
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(upsert, [*workers, *workers], range(4)))
+    assert all(status in (201, 204) for statuses in runs for status in statuses), runs
+    stored = workers[0].get("/entities", params={"type": "Streetlight", "limit": 1000,
+                                                 "idPattern": "race", "options": "keyValues"})
+    assert len(stored.json()) == 200
+    assert all({e[f"w{w}"] for w in range(4)} == {4} for e in stored.json())

@@ -8,10 +8,14 @@ the valid items in one transaction and report the others one by one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
-from collections.abc import Awaitable, Callable, Sequence
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from smartcity.core.clock import Clock, SystemClock, timestamp
 from smartcity.core.events import EntityChange, EventBus, LocalEventBus, encode_changes
@@ -37,6 +41,7 @@ from smartcity.core.ngsild.query_language import LINKED
 from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, OutboxEntry, Page, Write
 
 _RETRIES = 5
+_BATCH_RETRIES = 10
 TypeGate = frozenset[str] | None
 # What a batch step gives: the new entity, or it with the error to report for the entity.
 Applied = Entity | tuple[Entity, NgsiLdError]
@@ -65,9 +70,13 @@ class EntityService:
                                      Awaitable[list[OutboxEntry]]] | None = None
         self.on_outbox: Callable[[], None] | None = None
         # Read-modify-write cycles of this process run one at a time, so concurrent
-        # requests never race on an entity; the store's optimistic check (``expect``)
-        # still guards against other processes writing the same database.
-        self._writing = asyncio.Lock()
+        # requests never race on an entity. A store shared with other processes checks
+        # every write (``expect``) and the write is tried again on fresh reads: then
+        # this process's requests need not wait for each other either.
+        self._shared = bool(getattr(store, "shared", False))
+        self._writing: contextlib.AbstractAsyncContextManager[Any] = \
+            contextlib.nullcontext() if self._shared else asyncio.Lock()
+        self._entity_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
         # Every write adds the attribute instances it touched to the history.
         self.keep_history = True
 
@@ -82,11 +91,32 @@ class EntityService:
     def now(self) -> str:
         return timestamp(self.clock.now())
 
+    @contextlib.asynccontextmanager
+    async def _one(self, tenant: str, entity_id: str) -> AsyncIterator[None]:
+        """Write one entity: this process's writes of it take turns (with a shared store,
+        writes of other entities go on meanwhile)."""
+        if not self._shared:
+            async with self._writing:
+                yield
+            return
+        key = (tenant, entity_id)
+        lock, users = self._entity_locks.get(key, (asyncio.Lock(), 0))
+        self._entity_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._entity_locks[key]
+            if users == 1:
+                del self._entity_locks[key]
+            else:
+                self._entity_locks[key] = (lock, users - 1)
+
     # -- single entity -------------------------------------------------------
     async def create(self, tenant: str, entity: Entity) -> Entity:
         """Store a new entity; the service takes ownership of ``entity`` (as of every
         entity handed to a write method) and may change it."""
-        async with self._writing:
+        async with self._one(tenant, entity["id"]):
             now = self.now()
             stored = mutations.new_entity(entity, now, owned=True)
             await self._commit(tenant, [Write("insert", stored["id"], stored)],
@@ -134,7 +164,7 @@ class EntityService:
                 entity.pop(LINKED, None)
 
     async def delete(self, tenant: str, entity_id: str, types: TypeGate = None) -> None:
-        async with self._writing:
+        async with self._one(tenant, entity_id):
             stored = await self.retrieve(tenant, entity_id, types)
             now = self.now()
             await self._commit(tenant, [Write("delete", entity_id)],
@@ -192,7 +222,7 @@ class EntityService:
 
     async def _modify(self, tenant: str, entity_id: str,
                       change: Callable[[Entity, str], Entity], types: TypeGate = None) -> Entity:
-        async with self._writing:
+        async with self._one(tenant, entity_id):
             return await self._modify_once(tenant, entity_id, change, types)
 
     async def _modify_once(self, tenant: str, entity_id: str,
@@ -213,10 +243,36 @@ class EntityService:
         raise Conflict(f"Entity {entity_id} kept changing; try again")
 
     # -- batches -------------------------------------------------------------
+    async def _batch(self, attempt: Callable[[Sequence[Any], BatchResult],
+                                             Awaitable[BatchResult]],
+                     items: Sequence[Any], result: BatchResult) -> BatchResult:
+        """Run a batch; one that lost a race with another writer (an entity changed or
+        appeared since it was read, so nothing was written) runs again on fresh reads,
+        from the request as it came (an attempt takes ownership of what it is given)."""
+        async with self._writing:
+            if not self._shared:
+                return await attempt(items, result)
+            request = orjson.dumps(items)
+            for tried in range(_BATCH_RETRIES):
+                if tried:
+                    # Racing batches that retry at once would collide again: spread them.
+                    await asyncio.sleep(random.uniform(0, 0.01 * 2 ** tried))
+                trial = BatchResult(list(result.success), list(result.errors),
+                                    list(result.created))
+                try:
+                    done = await attempt(items, trial)
+                except (Conflict, AlreadyExists):
+                    items = orjson.loads(request)
+                    continue
+                result.success, result.errors, result.created = \
+                    done.success, done.errors, done.created
+                return result
+        raise Conflict("The entities of the batch kept changing; try again")
+
     async def batch_create(self, tenant: str, entities: Sequence[Entity],
                            result: BatchResult) -> BatchResult:
-        async with self._writing:
-            return await self._batch_create(tenant, entities, result)
+        return await self._batch(
+            lambda items, trial: self._batch_create(tenant, items, trial), entities, result)
 
     async def _batch_create(self, tenant: str, entities: Sequence[Entity],
                             result: BatchResult) -> BatchResult:
@@ -272,8 +328,8 @@ class EntityService:
 
     async def batch_delete(self, tenant: str, entity_ids: Sequence[str],
                            result: BatchResult) -> BatchResult:
-        async with self._writing:
-            return await self._batch_delete(tenant, entity_ids, result)
+        return await self._batch(
+            lambda items, trial: self._batch_delete(tenant, items, trial), entity_ids, result)
 
     async def _batch_delete(self, tenant: str, entity_ids: Sequence[str],
                             result: BatchResult) -> BatchResult:
@@ -296,9 +352,8 @@ class EntityService:
     async def _batch_modify(self, tenant: str, entities: Sequence[Entity],
                             apply: Callable[[Entity | None, Entity, str], Applied],
                             result: BatchResult, *, create: bool) -> BatchResult:
-        async with self._writing:
-            return await self._batch_modify_locked(tenant, entities, apply, result,
-                                                   create=create)
+        return await self._batch(lambda items, trial: self._batch_modify_locked(
+            tenant, items, apply, trial, create=create), entities, result)
 
     async def _batch_modify_locked(self, tenant: str, entities: Sequence[Entity],
                                    apply: Callable[[Entity | None, Entity, str], Applied],
@@ -350,7 +405,7 @@ class EntityService:
         """Record a temporal representation, and bring the entity's current state up to
         its latest instances: an entity new to the broker is created from them, a known
         one takes each instance newer than the one it holds (of the same datasetId)."""
-        async with self._writing:
+        async with self._one(tenant, entity["id"]):
             now = self.now()
             stored = await self.store.get(tenant, entity["id"])
             latest = _latest_instances(entity["attrs"], stored)
