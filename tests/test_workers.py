@@ -8,16 +8,22 @@ store connections, caches and notifier, as a worker process does.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from smartcity.config import Settings
+from tests.bus.test_jetstream import free_port
 from tests.conftest import LiveServer, Receiver, postgres_schema
 
 pytestmark = pytest.mark.services
@@ -157,3 +163,64 @@ def test_overlapping_batches_on_two_workers_all_land(
                                                  "idPattern": "race", "options": "keyValues"})
     assert len(stored.json()) == 200
     assert all({e[f"w{w}"] for w in range(4)} == {4} for e in stored.json())
+
+
+def worker_pids(parent: int) -> set[int]:
+    """The worker processes a ``smartcity serve --workers N`` process runs."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+                # Beside its workers, the process manager runs a resource tracker.
+                if int(stat[1]) == parent and b"spawn_main" in command:
+                    found.add(int(entry))
+    return found
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_serve_with_workers_notifies_once_and_replaces_a_dead_worker(
+        receiver: Receiver) -> None:
+    with postgres_schema() as db:
+        port = free_port()
+        env = {**os.environ, "SMARTCITY_MQTT_LISTENER": "false"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "smartcity", "serve", "--db", db, "--port", str(port),
+             "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}/ngsi-ld/v1",
+                              timeout=10) as api:
+                assert wait_for(lambda: len(worker_pids(process.pid)) == 2)
+                assert wait_for(lambda: _answers(api))
+                subscribe(api, receiver.url)
+                entity_id = "urn:ngsi-ld:Streetlight:workers"
+                assert api.post("/entities", json=lamp(entity_id, 0)).status_code == 201
+                for level in range(1, 20):
+                    assert api.patch(f"/entities/{entity_id}/attrs",
+                                     json={"level": level}).status_code == 204
+                assert levels(receiver, 20) == list(range(20))
+                first = worker_pids(process.pid)
+                os.kill(min(first), signal.SIGKILL)
+                assert wait_for(lambda: len(worker_pids(process.pid)) == 2
+                                and worker_pids(process.pid) != first)
+                assert wait_for(lambda: _answers(api))
+                assert api.get(f"/entities/{entity_id}").json()["level"]["value"] == 19
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _answers(api: httpx.Client) -> bool:
+    try:
+        return api.get("/types").status_code == 200
+    except httpx.HTTPError:
+        return False
