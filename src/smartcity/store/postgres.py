@@ -27,7 +27,7 @@ from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.postgres_history import PostgresHistory
 from smartcity.store.postgres_migrations import LATEST, current_version, upgrade
-from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses
+from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses, json_rows
 from smartcity.store.subscription_rows import record_with_status, status_row
 from smartcity.store.write_plan import (
     IndexRows,
@@ -297,11 +297,11 @@ class PostgresStore:
                      for pk, n in zip(new_pks, plan.inserted, strict=True)]))
         if plan.revalued:
             await conn.execute(
-                "UPDATE entity_attrs a SET num = u.num, str = u.str, complex = u.c, "
-                "instances = u.n FROM unnest($2::bigint[], $3::text[], $4::float8[], "
-                "$5::text[], $6::bool[], $7::int[]) AS u(entity, attr, num, str, c, n) "
-                "WHERE a.tenant = $1 AND a.attr = u.attr AND a.entity = u.entity",
-                tenant, *columns([(*r[:2], *_text_safe(*r[2:5]), r[5])
+                "UPDATE entity_attrs a SET num = (u->>2)::float8, str = u->>3, "
+                "complex = (u->>4)::bool, instances = (u->>5)::int "
+                "FROM jsonb_array_elements($2) u WHERE a.tenant = $1 AND a.attr = u->>1 "
+                "AND a.entity = (u->>0)::bigint",
+                tenant, json_rows([(*r[:2], *_text_safe(*r[2:5]), r[5])
                                    for r in plan.revalued]))
         await self._add_indexes(conn, tenant, [
             *plan.reindexed, *((pk, n.index) for pk, n in zip(new_pks, plan.inserted,
@@ -318,12 +318,12 @@ class PostgresStore:
             type_names, attr_names, _ = shape_keys(shape)
             types.extend((t, pk) for t in type_names)
             attrs.extend((a, pk) for a in attr_names)
-        await conn.execute("DELETE FROM entity_types t USING unnest($2::text[], $3::bigint[]) "
-                           "AS d(type, entity) WHERE t.tenant = $1 AND t.type = d.type AND "
-                           "t.entity = d.entity", tenant, *columns(types, 2))
-        await conn.execute("DELETE FROM entity_attrs a USING unnest($2::text[], $3::bigint[]) "
-                           "AS d(attr, entity) WHERE a.tenant = $1 AND a.attr = d.attr AND "
-                           "a.entity = d.entity", tenant, *columns(attrs, 2))
+        await conn.execute("DELETE FROM entity_types t USING jsonb_array_elements($2) d "
+                           "WHERE t.tenant = $1 AND t.type = d->>0 AND "
+                           "t.entity = (d->>1)::bigint", tenant, json_rows(types))
+        await conn.execute("DELETE FROM entity_attrs a USING jsonb_array_elements($2) d "
+                           "WHERE a.tenant = $1 AND a.attr = d->>0 AND "
+                           "a.entity = (d->>1)::bigint", tenant, json_rows(attrs))
         await conn.execute("DELETE FROM entity_geo WHERE entity = ANY($1::bigint[])",
                            [pk for pk, _ in dropped])
 
@@ -341,28 +341,21 @@ class PostgresStore:
             attrs.extend((a, pk, kinds, *_text_safe(num, text, complex_), count)
                          for a, kinds, num, text, complex_, count in entity_attrs)
             for slot, (attr, geometry) in enumerate(geoms):
-                boxes.append((pk, slot, attr, *bounding_box(geometry),
-                              orjson.dumps(geometry).decode()))
-        await conn.execute("INSERT INTO entity_types SELECT $1, * FROM unnest($2::text[], "
-                           "$3::bigint[])", tenant, *columns(types, 2))
-        await conn.execute("INSERT INTO entity_attrs SELECT $1, * FROM unnest($2::text[], "
-                           "$3::bigint[], $4::text[], $5::float8[], $6::text[], $7::bool[], "
-                           "$8::int[])", tenant, *columns(attrs, 7))
+                boxes.append((pk, slot, attr, *bounding_box(geometry), geometry))
+        await conn.execute("INSERT INTO entity_types SELECT $1, r->>0, (r->>1)::bigint "
+                           "FROM jsonb_array_elements($2) r", tenant, json_rows(types))
+        await conn.execute("INSERT INTO entity_attrs SELECT $1, r->>0, (r->>1)::bigint, "
+                           "r->>2, (r->>3)::float8, r->>4, (r->>5)::bool, (r->>6)::int "
+                           "FROM jsonb_array_elements($2) r", tenant, json_rows(attrs))
         if not boxes:
             return
-        geo = columns(boxes, 8)
-        if self.postgis:
-            await conn.execute(
-                "INSERT INTO entity_geo SELECT e, s, a, x0, y0, x1, y1, "
-                "public.ST_SetSRID(public.ST_GeomFromGeoJSON(g), 4326) FROM unnest("
-                "$1::bigint[], $2::int[], $3::text[], $4::float8[], $5::float8[], "
-                "$6::float8[], $7::float8[], $8::text[]) AS u(e, s, a, x0, y0, x1, y1, g)",
-                *geo)
-        else:
-            await conn.execute(
-                "INSERT INTO entity_geo SELECT * FROM unnest($1::bigint[], $2::int[], "
-                "$3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])",
-                *geo[:7])
+        shape = "public.ST_SetSRID(public.ST_GeomFromGeoJSON(r->7), 4326)" \
+            if self.postgis else None
+        await conn.execute(
+            "INSERT INTO entity_geo SELECT (r->>0)::bigint, (r->>1)::int, r->>2, "
+            "(r->>3)::float8, (r->>4)::float8, (r->>5)::float8, (r->>6)::float8"
+            + (f", {shape}" if shape else "") + " FROM jsonb_array_elements($1) r",
+            json_rows(boxes))
 
     # -- outbox ----------------------------------------------------------------
     async def pending_notifications(self, limit: int,

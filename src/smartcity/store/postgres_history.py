@@ -48,7 +48,7 @@ from smartcity.core.ngsild.history_storage import (
 )
 from smartcity.core.ngsild.instants import EPOCH, LAST, MICRO
 from smartcity.store.history_rows import decode, encode
-from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses
+from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses, json_rows
 from smartcity.store.sqlite_history import (
     _CACHE_LIMIT,
     _NEEDS,
@@ -99,13 +99,14 @@ CREATE TABLE history_rollups (
 _MONTHS_LOCK = 0x5C17_0002
 _PARTITION = re.compile(r"history_y(\d{4})m(\d{2})")
 # A row replaces the stored one of its series at the same instant, as a new instance.
+# Rows arrive as one JSON array (``json_rows``); ``rest`` as the text of its JSON, which
+# no string of JSON holds a raw NUL in, so it converts back to the very bytes.
 _UPSERT = """
 INSERT INTO history (sid, t, iid, created, num, inum, modified, deleted, rest)
-SELECT u.sid, u.t, coalesce(u.iid, nextval('history_iids')), u.created, u.num, u.inum,
-       u.modified, u.deleted, u.rest
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::float8[],
-            $6::bigint[], $7::bigint[], $8::bigint[], $9::bytea[])
-     AS u(sid, t, iid, created, num, inum, modified, deleted, rest)
+SELECT (u->>0)::bigint, (u->>1)::bigint, coalesce((u->>2)::bigint, nextval('history_iids')),
+       (u->>3)::bigint, (u->>4)::float8, (u->>5)::bigint, (u->>6)::bigint, (u->>7)::bigint,
+       convert_to(u->>8, 'UTF8')
+FROM jsonb_array_elements($1) u
 ON CONFLICT (sid, t) DO UPDATE SET iid = excluded.iid, created = excluded.created,
     num = excluded.num, inum = excluded.inum, modified = excluded.modified,
     deleted = excluded.deleted, rest = excluded.rest
@@ -224,7 +225,8 @@ class PostgresHistory:
         created = await self._register(conn, tenant, list(entities.values()), now)
         if not history.instances:
             return created
-        sids = await self._series_for(conn, tenant, history.instances)
+        sids = await self._series_for(conn, tenant, history.instances,
+                                      {self._heads[(tenant, e)][0] for e in created})
         # The last of several instances of a series at one instant wins, as it would
         # one after another; in key order, so concurrent batches lock rows alike.
         latest = {(sid, inst.time): inst
@@ -284,19 +286,21 @@ class PostgresHistory:
         return created
 
     async def _series_for(self, conn: asyncpg.Connection, tenant: str,
-                          instances: Sequence[HistoryInstance]) -> list[int]:
-        """The sid of each instance's series, adding the series that are new."""
+                          instances: Sequence[HistoryInstance], fresh: set[int]) -> list[int]:
+        """The sid of each instance's series, adding the series that are new (entities
+        registered by this transaction, ``fresh``, have none yet)."""
         heads = self._heads
         keys = [(heads[(tenant, i.entity_id)][0], i.attr, i.dataset_id) for i in instances]
         missing = set(keys) - self._sids.keys()
         if missing:
-            await self._load_series(conn, {k[0] for k in missing})
+            await self._load_series(conn, {k[0] for k in missing} - fresh)
             new = sorted(k for k in missing if k not in self._sids)
             if new:
                 self._remember_series(await conn.fetch(
-                    "INSERT INTO history_series (entity, attr, dataset) SELECT * FROM "
-                    "unnest($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING "
-                    "RETURNING sid, entity, attr, dataset", *columns(new)))
+                    "INSERT INTO history_series (entity, attr, dataset) SELECT "
+                    "(r->>0)::bigint, r->>1, r->>2 FROM jsonb_array_elements($1) r "
+                    "ON CONFLICT DO NOTHING RETURNING sid, entity, attr, dataset",
+                    json_rows(new)))
                 # Any other was added by another worker since it was looked for.
                 await self._load_series(conn, {k[0] for k in new if k not in self._sids})
         sids = self._sids
@@ -557,7 +561,8 @@ def _row(sid: int, inst: HistoryInstance, iid: int | None, created: int,
 
 
 async def _put(conn: asyncpg.Connection, rows: Sequence[Row]) -> None:
-    await conn.execute(_UPSERT, *columns(rows))
+    await conn.execute(_UPSERT, json_rows([
+        (*row[:8], row[8].decode() if row[8] is not None else None) for row in rows]))
 
 
 async def _add_types(conn: asyncpg.Connection, tenant: str,
@@ -565,8 +570,9 @@ async def _add_types(conn: asyncpg.Connection, tenant: str,
                      heads: dict[tuple[str, str], Head]) -> None:
     rows = [(t, heads[(tenant, e.entity_id)][0]) for e in entities for t in e.types]
     if rows:
-        await conn.execute("INSERT INTO history_types SELECT $1, * FROM unnest($2::text[], "
-                           "$3::bigint[]) ON CONFLICT DO NOTHING", tenant, *columns(rows))
+        await conn.execute("INSERT INTO history_types SELECT $1, r->>0, (r->>1)::bigint "
+                           "FROM jsonb_array_elements($2) r ON CONFLICT DO NOTHING", tenant,
+                           json_rows(rows))
 
 
 def _differs(head: Head, entity: HistoryEntity) -> bool:

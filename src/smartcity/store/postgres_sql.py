@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 
 class Params(list[Any]):
     """Query parameters, each added where it is used: ``add`` answers its ``$n``."""
@@ -21,6 +23,13 @@ def columns(rows: Sequence[Sequence[Any]], width: int | None = None) -> list[lis
     if not rows:
         return [[] for _ in range(width or 0)]
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+def json_rows(rows: Sequence[Sequence[Any]]) -> bytes:
+    """Rows as one JSON array, sent as a jsonb parameter and unpacked in SQL with
+    ``jsonb_array_elements``: asyncpg encodes array parameters value by value, and for
+    thousands of rows that costs the worker five times what one JSON document does."""
+    return orjson.dumps(rows)
 
 
 def id_and_type_clauses(alias: str, table: str, tenant: str, ids: tuple[str, ...] | None,
