@@ -65,6 +65,12 @@ async def _setup(conn: asyncpg.Connection) -> None:
                               encoder=lambda doc: b"\x01" + doc, decoder=lambda data: data[1:])
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pooled connections carry no session state (advisory locks live on a connection of
+    their own, transactions always end), so a release skips asyncpg's default reset, a
+    round trip of RESET ALL and friends after every statement."""
+
+
 class PostgresStore:
     """EntityStore on a PostgreSQL database (``open`` builds one)."""
 
@@ -85,7 +91,7 @@ class PostgresStore:
         PostGIS if ``postgis`` and the server has it), a database at an older schema
         raises SchemaBehind."""
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size,
-                                         init=_setup)
+                                         init=_setup, reset=_keep_session)
         try:
             async with pool.acquire() as conn:
                 version = await current_version(conn)
@@ -161,18 +167,21 @@ class PostgresStore:
         clauses = [f"e.tenant = {params.add(tenant)}"]
         clauses.extend(id_and_type_clauses("e", "entity_types", tenant, selection.ids,
                                            selection.types, params))
-        # Candidates from the side indexes are gathered first (ARRAY runs its query
-        # once): a plan that probed them per entity would cost seconds on a large city.
+        # Candidates from the side indexes are gathered first, every index's set once
+        # and intersected (ARRAY runs its query once): a plan that probed them per
+        # entity, or checked one set's members against another array, would cost
+        # seconds on a large city.
+        candidates = []
         if selection.attrs is not None:
-            clauses.append(f"e.pk = ANY(ARRAY(SELECT a.entity FROM entity_attrs a WHERE "
-                           f"a.tenant = {params.add(tenant)} AND a.attr = ANY("
-                           f"{params.add(list(selection.attrs))}::text[])))")
+            candidates.append(f"SELECT entity FROM entity_attrs WHERE tenant = "
+                              f"{params.add(tenant)} AND attr = ANY("
+                              f"{params.add(list(selection.attrs))}::text[])")
         for condition in selection.values:
             clause = _value_clause(condition, params)
             t, a = params.add(tenant), params.add(condition.attr)
-            clauses.append(f"e.pk = ANY(ARRAY(SELECT entity FROM entity_attrs WHERE tenant = "
-                           f"{t} AND attr = {a} AND {clause} UNION ALL SELECT entity FROM "
-                           f"entity_attrs WHERE tenant = {t} AND attr = {a} AND complex))")
+            candidates.append(f"SELECT entity FROM entity_attrs WHERE tenant = {t} AND attr = "
+                              f"{a} AND {clause} UNION ALL SELECT entity FROM entity_attrs "
+                              f"WHERE tenant = {t} AND attr = {a} AND complex")
         if selection.bbox is not None:
             attr, (minx, miny, maxx, maxy) = selection.bbox
             x0, y0, x1, y1 = (params.add(float(v)) for v in (minx, miny, maxx, maxy))
@@ -180,8 +189,11 @@ class PostgresStore:
                 if self.postgis else \
                 f"box(point(minx, miny), point(maxx, maxy)) && box(point({x0}, {y0}), " \
                 f"point({x1}, {y1}))"
-            clauses.append(f"e.pk = ANY(ARRAY(SELECT entity FROM entity_geo WHERE attr = "
-                           f"{params.add(attr)} AND {overlap}))")
+            candidates.append(f"SELECT entity FROM entity_geo WHERE attr = "
+                              f"{params.add(attr)} AND {overlap}")
+        if candidates:
+            clauses.append("e.pk = ANY(ARRAY(" + " INTERSECT ".join(
+                f"({query})" for query in candidates) + "))")
         return " AND ".join(clauses)
 
     async def type_attributes(self, tenant: str) -> dict[str, dict[str, set[str]]]:

@@ -291,7 +291,8 @@ class PostgresHistory:
         registered by this transaction, ``fresh``, have none yet)."""
         heads = self._heads
         keys = [(heads[(tenant, i.entity_id)][0], i.attr, i.dataset_id) for i in instances]
-        missing = set(keys) - self._sids.keys()
+        # A membership test per key: a set difference with the cache would walk all of it.
+        missing = {k for k in keys if k not in self._sids}
         if missing:
             await self._load_series(conn, {k[0] for k in missing} - fresh)
             new = sorted(k for k in missing if k not in self._sids)
