@@ -208,6 +208,7 @@ def test_serve_with_workers_notifies_once_and_replaces_a_dead_worker(
                     assert api.patch(f"/entities/{entity_id}/attrs",
                                      json={"level": level}).status_code == 204
                 assert levels(receiver, 20) == list(range(20))
+                assert wait_for(lambda: len(worker_pids(process.pid)) == 2)
                 first = worker_pids(process.pid)
                 os.kill(min(first), signal.SIGKILL)
                 assert wait_for(lambda: len(worker_pids(process.pid)) == 2

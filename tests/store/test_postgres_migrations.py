@@ -87,6 +87,10 @@ async def test_an_upgrade_of_a_populated_database_keeps_every_row(url: str) -> N
         assert len(await store.get_many("", [f"urn:x:{i}" for i in range(50)])) == 50
         [subscription] = await store.subscriptions()
         assert (subscription["id"], subscription["timesSent"]) == ("urn:s:1", 7)
+        # The count moved out of the record: saving the settings keeps it.
+        await store.save_subscription({"tenant": "", "id": "urn:s:1", "q": "n>4"})
+        [subscription] = await store.subscriptions()
+        assert (subscription["q"], subscription["timesSent"]) == ("n>4", 7)
         # The upgraded database takes new writes, history included.
         await store.write("", [Write("replace", "urn:x:2", entity("urn:x:2", LAMP, n=99),
                                      expect=entity("urn:x:2")["modifiedAt"])])

@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 
 from smartcity.store.postgres_history import SCHEMA as HISTORY_SCHEMA
+from smartcity.store.subscription_rows import split_status
 
 _LOCK = 0x5C17_0001  # advisory lock key of schema changes
 
@@ -115,6 +117,14 @@ CREATE TABLE event_outbox (
 
 async def _workers(conn: asyncpg.Connection, postgis: bool) -> None:
     await conn.execute(WORKERS)
+    # Delivery counts written inside the records move to the status rows.
+    for tenant, subscription_id, record in await conn.fetch(
+            "SELECT tenant, id, record FROM subscriptions"):
+        settings, status = split_status(orjson.loads(record))
+        await conn.execute("UPDATE subscriptions SET record = $3 WHERE tenant = $1 AND id = $2",
+                           tenant, subscription_id, orjson.dumps(settings))
+        await conn.execute("INSERT INTO subscription_status VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                           tenant, subscription_id, *status)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -24,7 +24,7 @@ from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selectio
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
-from smartcity.store.subscription_rows import record_with_status, status_row
+from smartcity.store.subscription_rows import record_with_status, split_status, status_row
 from smartcity.store.write_plan import (
     IndexRows,
     StoredRow,
@@ -33,7 +33,8 @@ from smartcity.store.write_plan import (
     shape_keys,
 )
 
-SCHEMA_VERSION = 1
+# 2: subscription delivery status kept apart from the records (version 1 kept it in them)
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     pk INTEGER PRIMARY KEY,
@@ -109,16 +110,27 @@ class SqliteStore:
         self.db.execute("PRAGMA cache_size=-65536")
         self.db.execute("PRAGMA temp_store=MEMORY")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} holds schema version {version}; this smartcity "
-                               f"reads version {SCHEMA_VERSION}")
+                               f"reads up to version {SCHEMA_VERSION}")
         self.db.executescript(SCHEMA)
         # Long history scans run on reader threads; an in-memory database has no second
         # connection that could see it.
         self.readers = Readers(self.path) if self.path != ":memory:" else None
         self.history = SqliteHistory(self.db, self.transaction, self.readers)
+        if version == 1:
+            self.transaction(self._split_subscription_status)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._versions = {"subscriptions": 0, "contexts": 0}
+
+    def _split_subscription_status(self) -> None:
+        for tenant, subscription_id, record in self.db.execute(
+                "SELECT tenant, id, record FROM subscriptions").fetchall():
+            settings, status = split_status(orjson.loads(record))
+            self.db.execute("UPDATE subscriptions SET record = ? WHERE tenant = ? AND id = ?",
+                            (orjson.dumps(settings), tenant, subscription_id))
+            self.db.execute("INSERT INTO subscription_status VALUES (?,?,?,?,?,?,?)",
+                            (tenant, subscription_id, *status))
 
     def transaction(self, work: Callable[[], Any]) -> Any:
         """Run ``work`` in one write transaction; roll back on any error."""

@@ -21,3 +21,11 @@ def status_row(delta: dict[str, Any]) -> tuple[Any, ...]:
 def record_with_status(record: bytes, columns: Sequence[Any]) -> dict[str, Any]:
     """A stored record (JSON) with the status columns read beside it (NULL: none)."""
     return with_status(orjson.loads(record), dict(zip(_NAMES, columns, strict=True)))
+
+
+def split_status(record: dict[str, Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """A record as stores before the status was kept apart wrote it: (its settings, its
+    delivery status as the columns of a status row)."""
+    status = {name: record[name] for name in _NAMES if name in record}
+    settings = {k: v for k, v in record.items() if k not in _NAMES}
+    return settings, status_row(status)
