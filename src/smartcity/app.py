@@ -25,6 +25,7 @@ from smartcity.api.routes import (
     discovery,
     entities,
     identity,
+    iot,
     landing,
     purge,
     subscriptions,
@@ -43,6 +44,9 @@ from smartcity.core.ngsild.retention import Retention, RetentionRule
 from smartcity.core.ngsild.shared_caches import SharedCaches
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
+from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.ingestor import Ingestor, RateLimit
+from smartcity.ingest.registry import DEVICES, GROUPS, DeviceRegistry
 from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
 from smartcity.store.backend import open_store
@@ -176,10 +180,17 @@ async def build_platform(settings: Settings) -> Platform:
     entity_service.bus.subscribe(notifier.changes_committed)
     caches = SharedCaches(store, subscription_service, registry, compiler)
     notifier.refresh = caches.refresh
+    devices = DeviceRegistry(store)
+    for kind in (GROUPS, DEVICES):
+        caches.watch(kind, devices.reload)
+    dead_letters = DeadLetters()
+    ingestor = Ingestor(devices, entity_service, compiler.core, dead_letters,
+                        RateLimit(settings.ingest_rate, settings.ingest_burst))
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,
-                    temporal=temporal_service, caches=caches, background=background)
+                    temporal=temporal_service, caches=caches, devices=devices,
+                    ingestor=ingestor, dead_letters=dead_letters, background=background)
 
 
 def retention_rules(settings: Settings, expand: Callable[[str], str]) -> list[RetentionRule]:
@@ -271,7 +282,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="NGSI-LD context broker and city platform")
     errors.install(app)
     for module in (landing, purge, temporal, entities, batch, discovery, contexts, identity,
-                   subscriptions):
+                   subscriptions, iot):
         app.include_router(module.router)
     app.add_middleware(SharedCacheMiddleware)
     app.add_middleware(EdgeMiddleware)

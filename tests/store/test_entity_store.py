@@ -326,3 +326,23 @@ async def test_an_in_memory_store_works_without_a_file() -> None:
         assert await memory.get("", "urn:x:1") is not None
     finally:
         await memory.close()
+
+
+# --- records of platform services ---------------------------------------------------------
+
+
+async def test_records_are_kept_per_kind_and_tenant_and_move_the_kind_version(
+        store: EntityStore) -> None:
+    before = (await store.cache_versions()).get("iot-device", 0)
+    await store.save_record("iot-device", "north", "sensor-1", {"device_id": "sensor-1"})
+    await store.save_record("iot-device", "south", "sensor-1", {"device_id": "sensor-1",
+                                                                "n": 2})
+    await store.save_record("iot-group", "north", "key", {"apikey": "key"})
+    assert sorted(r.get("n", 1) for r in await store.records("iot-device")) == [1, 2]
+    await store.save_record("iot-device", "north", "sensor-1", {"device_id": "sensor-1",
+                                                                "n": 3})
+    assert sorted(r["n"] for r in await store.records("iot-device")) == [2, 3]
+    assert await store.delete_record("iot-device", "north", "sensor-1")
+    assert not await store.delete_record("iot-device", "north", "sensor-1")
+    assert [r["n"] for r in await store.records("iot-device")] == [2]
+    assert (await store.cache_versions())["iot-device"] > before

@@ -111,6 +111,15 @@ def content_type(request: Request) -> str:
 
 async def read_json(request: Request, max_bytes: int, allowed: tuple[str, ...]) -> Any:
     """The body parsed as JSON, after media-type, length and size checks."""
+    raw = await read_raw(request, max_bytes, allowed)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+
+
+async def read_raw(request: Request, max_bytes: int, allowed: tuple[str, ...]) -> bytes:
+    """The body, after media-type, length and size checks; never empty."""
     if content_type(request) not in allowed:
         raise UnsupportedMediaType(f"Content-Type must be one of {', '.join(allowed)}")
     length = request.headers.get("content-length")
@@ -125,10 +134,7 @@ async def read_json(request: Request, max_bytes: int, allowed: tuple[str, ...]) 
             raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes")
     if not raw:
         raise InvalidRequest("The request body is empty")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+    return bytes(raw)
 
 
 async def read_body(request: Request, max_bytes: int, *, patch: bool = False) -> Body:

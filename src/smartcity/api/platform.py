@@ -16,6 +16,9 @@ from smartcity.core.ngsild.shared_caches import SharedCaches
 from smartcity.core.ngsild.storage import EntityStore
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
+from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.ingestor import Ingestor
+from smartcity.ingest.registry import DeviceRegistry
 from smartcity.notify.notifier import Notifier
 
 
@@ -30,6 +33,9 @@ class Platform:
     notifier: Notifier
     temporal: TemporalService
     caches: SharedCaches
+    devices: DeviceRegistry
+    ingestor: Ingestor
+    dead_letters: DeadLetters
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def settle(self) -> None:

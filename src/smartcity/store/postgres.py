@@ -477,6 +477,26 @@ class PostgresStore:
             await conn.execute("DELETE FROM contexts WHERE local_id=$1", local_id)
             await _bump(conn, "contexts")
 
+    # -- records of platform services ------------------------------------------
+    async def records(self, kind: str) -> list[dict[str, Any]]:
+        return [orjson.loads(r) for (r,) in await self.pool.fetch(
+            "SELECT record FROM records WHERE kind = $1", kind)]
+
+    async def save_record(self, kind: str, tenant: str, key: str,
+                          record: dict[str, Any]) -> None:
+        async with self.transaction() as conn:
+            await conn.execute("INSERT INTO records VALUES ($1, $2, $3, $4) ON CONFLICT "
+                               "(kind, tenant, key) DO UPDATE SET record = excluded.record",
+                               kind, tenant, key, orjson.dumps(record))
+            await _bump(conn, kind)
+
+    async def delete_record(self, kind: str, tenant: str, key: str) -> bool:
+        async with self.transaction() as conn:
+            status = await conn.execute("DELETE FROM records WHERE kind = $1 AND tenant = $2 "
+                                        "AND key = $3", kind, tenant, key)
+            await _bump(conn, kind)
+        return bool(status != "DELETE 0")
+
     async def cache_versions(self) -> dict[str, int]:
         return dict(await self.pool.fetch("SELECT name, version FROM cache_versions"))
 

@@ -127,10 +127,24 @@ async def _workers(conn: asyncpg.Connection, postgis: bool) -> None:
                            tenant, subscription_id, *status)
 
 
+# Records of the platform's services (the IoT device registry, ...), kept as documents.
+RECORDS = """
+CREATE TABLE records (
+    kind text NOT NULL, tenant text NOT NULL, key text NOT NULL, record bytea NOT NULL,
+    PRIMARY KEY (kind, tenant, key)
+);
+"""
+
+
+async def _records(conn: asyncpg.Connection, postgis: bool) -> None:
+    await conn.execute(RECORDS)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, subscriptions, @contexts and the outbox", _entities),
     Migration(2, "temporal history", _history),
     Migration(3, "workers: delivery status, cache versions, event outbox", _workers),
+    Migration(4, "records of platform services", _records),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE TABLE IF NOT EXISTS contexts (
     local_id TEXT PRIMARY KEY, record BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL, tenant TEXT NOT NULL, key TEXT NOT NULL, record BLOB NOT NULL,
+    PRIMARY KEY (kind, tenant, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS event_outbox (
     number INTEGER PRIMARY KEY AUTOINCREMENT, events BLOB NOT NULL
 );
@@ -121,7 +125,7 @@ class SqliteStore:
         if version == 1:
             self.transaction(self._split_subscription_status)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._versions = {"subscriptions": 0, "contexts": 0}
+        self._versions: dict[str, int] = {}
 
     def _split_subscription_status(self) -> None:
         for tenant, subscription_id, record in self.db.execute(
@@ -390,7 +394,7 @@ class SqliteStore:
     async def save_subscription(self, record: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO subscriptions VALUES (?,?,?)",
                         (record["tenant"], record["id"], orjson.dumps(record)))
-        self._versions["subscriptions"] += 1
+        self._bump("subscriptions")
 
     async def add_subscription_status(self, tenant: str, subscription_id: str,
                                       delta: dict[str, Any]) -> None:
@@ -409,7 +413,7 @@ class SqliteStore:
                         (tenant, subscription_id))
         cursor = self.db.execute("DELETE FROM subscriptions WHERE tenant=? AND id=?",
                                  (tenant, subscription_id))
-        self._versions["subscriptions"] += 1
+        self._bump("subscriptions")
         return cursor.rowcount > 0
 
     # -- @context records ----------------------------------------------------
@@ -419,11 +423,31 @@ class SqliteStore:
     async def save_context(self, record: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO contexts VALUES (?,?)",
                         (record["localId"], orjson.dumps(record)))
-        self._versions["contexts"] += 1
+        self._bump("contexts")
 
     async def delete_context(self, local_id: str) -> None:
         self.db.execute("DELETE FROM contexts WHERE local_id=?", (local_id,))
-        self._versions["contexts"] += 1
+        self._bump("contexts")
+
+    # -- records of platform services ------------------------------------------
+    async def records(self, kind: str) -> list[dict[str, Any]]:
+        return [orjson.loads(r) for (r,) in self.db.execute(
+            "SELECT record FROM records WHERE kind = ?", (kind,))]
+
+    async def save_record(self, kind: str, tenant: str, key: str,
+                          record: dict[str, Any]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO records VALUES (?,?,?,?)",
+                        (kind, tenant, key, orjson.dumps(record)))
+        self._bump(kind)
+
+    async def delete_record(self, kind: str, tenant: str, key: str) -> bool:
+        cursor = self.db.execute("DELETE FROM records WHERE kind=? AND tenant=? AND key=?",
+                                 (kind, tenant, key))
+        self._bump(kind)
+        return cursor.rowcount > 0
+
+    def _bump(self, kind: str) -> None:
+        self._versions[kind] = self._versions.get(kind, 0) + 1
 
     async def cache_versions(self) -> dict[str, int]:
         return dict(self._versions)

@@ -9,6 +9,8 @@ written by one process alone (SQLite) has nothing to compare.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from smartcity.core.ngsild.context import ContextCompiler
 from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.storage import EntityStore
@@ -23,12 +25,22 @@ class SharedCaches:
         self.contexts = contexts
         self.compiler = compiler
         self._contexts_version: int | None = None
+        self._watched: dict[str, tuple[Callable[[], Awaitable[None]], int | None]] = {}
+
+    def watch(self, kind: str, reload: Callable[[], Awaitable[None]]) -> None:
+        """Have ``reload`` called when records of ``kind`` (``EntityStore.records``)
+        change on another worker, and once by ``load``."""
+        self._watched[kind] = (reload, None)
 
     async def load(self) -> None:
         """Fill the caches at start-up."""
         self._contexts_version = (await self.store.cache_versions()).get("contexts", 0)
         self.contexts.load(await self.store.contexts())
         await self.subscriptions.load()
+        versions = await self.store.cache_versions()
+        for kind, (reload, _) in self._watched.items():
+            self._watched[kind] = (reload, versions.get(kind, 0))
+            await reload()
 
     async def refresh(self) -> None:
         if not self.store.shared:
@@ -40,3 +52,7 @@ class SharedCaches:
             self._contexts_version = version
             self.contexts.reload(await self.store.contexts())
             self.compiler.forget()
+        for kind, (reload, known) in self._watched.items():
+            if versions.get(kind, 0) != known:
+                self._watched[kind] = (reload, versions.get(kind, 0))
+                await reload()

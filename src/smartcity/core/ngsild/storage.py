@@ -174,6 +174,17 @@ class EntityStore(Protocol):
 
     async def delete_context(self, local_id: str) -> None: ...
 
+    async def records(self, kind: str) -> list[dict[str, Any]]:
+        """Every stored record of a kind (a registry of a platform service, such as the
+        IoT devices), of every tenant."""
+
+    async def save_record(self, kind: str, tenant: str, key: str,
+                          record: dict[str, Any]) -> None:
+        """Insert or replace a record; moves the kind's cache version."""
+
+    async def delete_record(self, kind: str, tenant: str, key: str) -> bool:
+        """Remove a record (False: there was none); moves the kind's cache version."""
+
     async def cache_versions(self) -> dict[str, int]:
         """A number per kind of record processes cache ("subscriptions", "contexts"),
         moved by every save and delete of one."""

@@ -1,0 +1,159 @@
+"""Measurements become city state: each message is matched to its device, decoded,
+mapped to an update of the entity the device feeds (and of its ``Device`` entity), and
+written through the entity service, so it lands in history, subscriptions and the bus
+like any other write.
+
+Messages are taken in batches: the updates of a batch go to the store as one batch
+upsert per tenant (one more round for each further measure group of the same entity,
+so every one of them is kept in the history). A bad message is rejected on its own,
+kept among the dead letters, and never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from smartcity.core.ngsild.context import TermMap
+from smartcity.core.ngsild.entities import BatchResult, EntityService
+from smartcity.core.ngsild.errors import BadRequestData, NgsiLdError
+from smartcity.core.ngsild.instants import format_instant
+from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.normalize import parse_entity
+from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.measures import device_fragment, entity_fragment, observed_time
+from smartcity.ingest.registry import DeviceRegistry
+from smartcity.ingest.ultralight import parse_ultralight
+
+Encoding = Literal["json", "ul"]
+MAX_JSON = 64 * 1024
+
+
+class TooManyMeasurements(NgsiLdError):
+    name, status, title = "TooManyRequests", 429, "Too many measurements"
+
+
+@dataclass(frozen=True)
+class Message:
+    transport: str  # "HTTP", "MQTT"
+    apikey: str
+    device_id: str
+    encoding: Encoding
+    payload: bytes
+    received: int  # microseconds
+    time: int | None = None  # a timestamp sent beside the payload
+
+
+def decode(message: Message) -> list[tuple[dict[str, Any], int | None]]:
+    """The measure groups of a message: (measures, the time the payload gives)."""
+    if message.encoding == "ul":
+        try:
+            text = message.payload.decode()
+        except UnicodeDecodeError:
+            raise BadRequestData("An UltraLight payload must be UTF-8 text") from None
+        return [(group.values, group.time if group.time is not None else message.time)
+                for group in parse_ultralight(text)]
+    if len(message.payload) > MAX_JSON:
+        raise BadRequestData(f"A JSON payload holds at most {MAX_JSON} bytes")
+    try:
+        body = orjson.loads(message.payload)
+    except orjson.JSONDecodeError:
+        raise BadRequestData("The payload is not JSON") from None
+    items = body if isinstance(body, list) else [body]
+    if not items or not all(isinstance(item, dict) and item for item in items):
+        raise BadRequestData("A JSON payload is an object of measures (or a list of them)")
+    return [(item, message.time) for item in items]
+
+
+class RateLimit:
+    """A token bucket per device: a flood from one device is cut back, the others go on."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def admit(self, key: tuple[str, str]) -> bool:
+        now = self.clock()
+        tokens, since = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - since) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True
+
+
+class Ingestor:
+    def __init__(self, registry: DeviceRegistry, entities: EntityService, terms: TermMap,
+                 dead_letters: DeadLetters, limit: RateLimit) -> None:
+        self.registry = registry
+        self.entities = entities
+        self.terms = terms
+        self.dead_letters = dead_letters
+        self.limit = limit
+
+    async def ingest(self, messages: Sequence[Message]) -> list[NgsiLdError | None]:
+        """Apply a batch of messages; per message, None or why it was rejected."""
+        outcomes: list[NgsiLdError | None] = [None] * len(messages)
+        updates: dict[str, list[tuple[int, list[Entity]]]] = defaultdict(list)
+        for index, message in enumerate(messages):
+            try:
+                tenant, entities = await self._updates(message)
+            except NgsiLdError as exc:
+                outcomes[index] = exc
+                continue
+            updates[tenant].append((index, entities))
+        for tenant, items in updates.items():
+            for index, error in await self._write(tenant, items):
+                outcomes[index] = error
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if outcome is not None:
+                self.dead_letters.add(format_instant(message.received), message.transport,
+                                      message.apikey, message.device_id, str(outcome),
+                                      message.payload)
+        return outcomes
+
+    async def _updates(self, message: Message) -> tuple[str, list[Entity]]:
+        if not self.limit.admit((message.apikey, message.device_id)):
+            raise TooManyMeasurements(f"Device {message.device_id!r} sends faster than "
+                                      f"{self.limit.rate:g} measurements/s")
+        provisioned = await self.registry.resolve(message.apikey, message.device_id)
+        fragments = []
+        last = None
+        for measures, given in decode(message):
+            observed = observed_time(measures, given, message.received)
+            fragments.append(entity_fragment(provisioned, measures, observed))
+            last = observed if last is None else max(last, observed)
+        fragments.append(device_fragment(provisioned, last))
+        return provisioned.tenant, [parse_entity(f, self.terms) for f in fragments]
+
+    async def _write(self, tenant: str, items: list[tuple[int, list[Entity]]]
+                     ) -> list[tuple[int, NgsiLdError]]:
+        """Upsert the updates of one tenant: round k takes each entity's k-th update, so
+        none of them replaces another unrecorded. The failed messages, with why."""
+        rounds: list[list[tuple[int, Entity]]] = []
+        seen: dict[str, int] = defaultdict(int)
+        for index, entities in items:
+            for entity in entities:
+                turn = seen[entity["id"]]
+                seen[entity["id"]] += 1
+                if turn == len(rounds):
+                    rounds.append([])
+                rounds[turn].append((index, entity))
+        failed: dict[int, NgsiLdError] = {}
+        for updates in rounds:
+            owners: dict[str, list[int]] = defaultdict(list)
+            for index, entity in updates:
+                owners[entity["id"]].append(index)
+            result = await self.entities.batch_upsert(
+                tenant, [entity for _, entity in updates], False, BatchResult())
+            for entity_id, error in result.errors:
+                for index in owners.get(entity_id, ()):
+                    failed.setdefault(index, error)
+        return sorted(failed.items())
