@@ -43,9 +43,10 @@ from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
 from smartcity.core.ngsild.retention import Retention, RetentionRule
 from smartcity.core.ngsild.shared_caches import SharedCaches
 from smartcity.core.ngsild.subscription_service import SubscriptionService
-from smartcity.core.ngsild.temporal import TemporalService
+from smartcity.core.ngsild.temporal import TemporalService, now_micros
 from smartcity.ingest.dead_letters import DeadLetters
 from smartcity.ingest.ingestor import Ingestor, RateLimit
+from smartcity.ingest.mqtt import MqttSouthbound
 from smartcity.ingest.registry import DEVICES, GROUPS, DeviceRegistry
 from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
@@ -218,6 +219,16 @@ async def keep_retention(platform: Platform, settings: Settings) -> None:
         await asyncio.sleep(settings.retention_interval)
 
 
+def _southbound(platform: Platform, settings: Settings) -> MqttSouthbound | None:
+    """Where devices' MQTT measurements come from, if anywhere: the embedded listener
+    by default, else the configured broker, whose traffic the workers share."""
+    if settings.iot_mqtt == "off" or (not settings.iot_mqtt and not settings.mqtt_listener):
+        return None
+    url = settings.iot_mqtt or f"mqtt://{settings.mqtt_host}:{settings.mqtt_port}"
+    return MqttSouthbound(url, platform.ingestor, lambda: now_micros(platform.entities.clock),
+                          share=settings.event_bus_prefix if settings.iot_mqtt else None)
+
+
 LEADER_CHECK = 2.0  # seconds between checks that the leader still holds its right
 
 
@@ -260,6 +271,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.mqtt_listener else None
         if listener is not None:
             await listener.start()
+        southbound = _southbound(platform, settings)
+        if southbound is not None:
+            southbound.start()
+        app.state.southbound = southbound
         platform.notifier.start()
         if isinstance(platform.entities.bus, JetStreamBus):
             await platform.entities.bus.start()
@@ -271,6 +286,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if isinstance(platform.entities.bus, JetStreamBus):
             await platform.entities.bus.stop()
         await platform.notifier.stop()
+        if southbound is not None:
+            await southbound.stop()
         if listener is not None:
             await listener.stop()
         await platform.subscriptions.flush()
