@@ -32,6 +32,9 @@ from smartcity.ingest.ultralight import parse_ultralight
 
 Encoding = Literal["json", "ul"]
 MAX_JSON = 64 * 1024
+# A device's dateLastValueReported is written at most this often (microseconds): once per
+# measurement would double the writes of the whole ingest path.
+REPORT_EVERY = 60_000_000
 
 
 class TooManyMeasurements(NgsiLdError):
@@ -97,6 +100,8 @@ class Ingestor:
         self.terms = terms
         self.dead_letters = dead_letters
         self.limit = limit
+        # When each device's Device entity was last told it reported (per process).
+        self._reported: dict[tuple[str, str], int] = {}
 
     async def ingest(self, messages: Sequence[Message]) -> list[NgsiLdError | None]:
         """Apply a batch of messages; per message, None or why it was rejected."""
@@ -130,7 +135,11 @@ class Ingestor:
             observed = observed_time(measures, given, message.received)
             fragments.append(entity_fragment(provisioned, measures, observed))
             last = observed if last is None else max(last, observed)
-        fragments.append(device_fragment(provisioned, last))
+        key = (provisioned.tenant, provisioned.device.device_id)
+        assert last is not None
+        if last - self._reported.get(key, -REPORT_EVERY) >= REPORT_EVERY:
+            fragments.append(device_fragment(provisioned, last))
+            self._reported[key] = last
         return provisioned.tenant, [parse_entity(f, self.terms) for f in fragments]
 
     async def _write(self, tenant: str, items: list[tuple[int, list[Entity]]]
