@@ -26,11 +26,12 @@ from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import parse_entity
 from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.decoders import decoders
 from smartcity.ingest.measures import device_fragment, entity_fragment, observed_time
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.ingest.ultralight import parse_ultralight
 
-Encoding = Literal["json", "ul"]
+Encoding = Literal["json", "ul", "lorawan"]
 MAX_JSON = 64 * 1024
 # A device's dateLastValueReported is written at most this often (microseconds): once per
 # measurement would double the writes of the whole ingest path.
@@ -50,10 +51,18 @@ class Message:
     payload: bytes
     received: int  # microseconds
     time: int | None = None  # a timestamp sent beside the payload
+    port: int | None = None  # LoRaWAN FPort
+    decoded: dict[str, Any] | None = None  # as a LoRaWAN network server decoded it
+    radio: dict[str, float] | None = None  # rssi, snr of the best gateway
+    gateways: tuple[str, ...] = ()  # the LoRaWAN gateways that heard it
 
 
-def decode(message: Message) -> list[tuple[dict[str, Any], int | None]]:
-    """The measure groups of a message: (measures, the time the payload gives)."""
+def decode(message: Message, profile: str | None = None
+           ) -> list[tuple[dict[str, Any], int | None]]:
+    """The measure groups of a message: (measures, the time the payload gives);
+    ``profile`` names the decoder of a LoRaWAN payload."""
+    if message.encoding == "lorawan":
+        return [(_lorawan_measures(message, profile), message.time)]
     if message.encoding == "ul":
         try:
             text = message.payload.decode()
@@ -71,6 +80,24 @@ def decode(message: Message) -> list[tuple[dict[str, Any], int | None]]:
     if not items or not all(isinstance(item, dict) and item for item in items):
         raise BadRequestData("A JSON payload is an object of measures (or a list of them)")
     return [(item, message.time) for item in items]
+
+
+def _lorawan_measures(message: Message, profile: str | None) -> dict[str, Any]:
+    if profile is None:
+        if message.decoded:
+            return message.decoded
+        raise BadRequestData("The device has no payload decoder and the network server "
+                             "sent no decoded payload")
+    if message.port is None or not message.payload:
+        raise BadRequestData("The uplink carries no application payload")
+    try:
+        measures = decoders()[profile](message.port, message.payload)
+    except ValueError as exc:
+        raise BadRequestData(f"Payload {message.payload.hex()} on port {message.port} is "
+                             f"not {profile}: {exc}") from None
+    if not measures:
+        raise BadRequestData(f"The {profile} payload holds no measures")
+    return measures
 
 
 class RateLimit:
@@ -102,6 +129,8 @@ class Ingestor:
         self.limit = limit
         # When each device's Device entity was last told it reported (per process).
         self._reported: dict[tuple[str, str], int] = {}
+        # When each LoRaWAN gateway last forwarded an uplink here.
+        self.gateways: dict[str, int] = {}
 
     async def ingest(self, messages: Sequence[Message]) -> list[NgsiLdError | None]:
         """Apply a batch of messages; per message, None or why it was rejected."""
@@ -118,6 +147,8 @@ class Ingestor:
             for index, error in await self._write(tenant, items):
                 outcomes[index] = error
         for message, outcome in zip(messages, outcomes, strict=True):
+            for gateway in message.gateways:
+                self.gateways[gateway] = max(self.gateways.get(gateway, 0), message.received)
             if outcome is not None:
                 self.dead_letters.add(format_instant(message.received), message.transport,
                                       message.apikey, message.device_id, str(outcome),
@@ -131,14 +162,16 @@ class Ingestor:
         provisioned = await self.registry.resolve(message.apikey, message.device_id)
         fragments = []
         last = None
-        for measures, given in decode(message):
+        device, group = provisioned.device, provisioned.group
+        profile = device.decoder or (group.decoder if group else None)
+        for measures, given in decode(message, profile):
             observed = observed_time(measures, given, message.received)
             fragments.append(entity_fragment(provisioned, measures, observed))
             last = observed if last is None else max(last, observed)
         key = (provisioned.tenant, provisioned.device.device_id)
         assert last is not None
         if last - self._reported.get(key, -REPORT_EVERY) >= REPORT_EVERY:
-            fragments.append(device_fragment(provisioned, last))
+            fragments.append(device_fragment(provisioned, last, message.radio))
             self._reported[key] = last
         return provisioned.tenant, [parse_entity(f, self.terms) for f in fragments]
 

@@ -29,6 +29,7 @@ DEVICE_TYPE = SDM + "Device"
 CONTROLLED_ASSET = SDM + "controlledAsset"
 CONTROLLED_PROPERTY = SDM + "controlledProperty"
 LAST_VALUE_REPORTED = SDM + "dateLastValueReported"
+RSSI = SDM + "rssi"
 DEVICE_LOCATION = "location"
 
 
@@ -74,9 +75,10 @@ def entity_fragment(provisioned: Provisioned, measures: dict[str, Any],
     return {"id": entity_id(device, group), "type": entity_type(device, group), **attributes}
 
 
-def device_fragment(provisioned: Provisioned, reported: int | None) -> dict[str, Any]:
+def device_fragment(provisioned: Provisioned, reported: int | None,
+                    radio: dict[str, float] | None = None) -> dict[str, Any]:
     """The device's own ``Device`` entity: what it controls and, once it has reported,
-    when it last did."""
+    when it last did (and how well it was heard: ``radio``, rssi and snr)."""
     device, group = provisioned.device, provisioned.group
     names = [a.name for a in (*(group.attributes if group else ()), *device.attributes)]
     fragment: dict[str, Any] = {
@@ -90,6 +92,8 @@ def device_fragment(provisioned: Provisioned, reported: int | None) -> dict[str,
             "@type": "DateTime", "@value": format_instant(reported)}}
     if device.location is not None:
         fragment[DEVICE_LOCATION] = {"type": "GeoProperty", "value": device.location}
+    for name, value in (radio or {}).items():
+        fragment[RSSI if name == "rssi" else name] = {"type": "Property", "value": value}
     return fragment
 
 

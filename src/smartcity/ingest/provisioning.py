@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.ingest.decoders import decoders
 
 # Ids travel in MQTT topics and URLs: no separators or wildcards.
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:~@-]{1,256}$")
@@ -69,6 +70,16 @@ class _Mapped(BaseModel):
     commands: list[Command] = []
     timezone: str | None = None
     explicitAttrs: bool = False
+    decoder: str | None = Field(None, description="the payload decoder of LoRaWAN "
+                                "uplinks (a profile of ``decoders/``)")
+
+    @field_validator("decoder")
+    @classmethod
+    def _known_decoder(cls, value: str | None) -> str | None:
+        if value is not None and value not in decoders():
+            raise ValueError(f"unknown decoder {value!r}; known: "
+                             f"{', '.join(sorted(decoders())) or 'none'}")
+        return value
 
     def mapping(self) -> dict[str, AttributeMapping]:
         return {a.key: a for a in self.attributes}

@@ -12,6 +12,7 @@ import pytest
 
 from smartcity.config import Settings
 from tests.conftest import LiveServer
+from tests.ingest.test_lorawan import chirpstack_event, tts_event
 
 SDM = "https://smartdatamodels.org/dataModel.Device/"
 
@@ -214,3 +215,44 @@ def test_a_flooding_device_is_held_back_while_others_go_on(db: str) -> None:
         statuses = [measure(iot, apikey, "noisy", f"l|{n}").status_code for n in range(5)]
         assert statuses == [200, 200, 200, 429, 429]
         assert measure(iot, apikey, "quiet", "l|1").status_code == 200
+
+
+# -- LoRaWAN -----------------------------------------------------------------------------
+def test_a_chirpstack_uplink_updates_the_entity_and_the_devices_radio_health(
+        iot: httpx.Client, api: httpx.Client, service: dict[str, str]) -> None:
+    apikey = group(iot, service, resource="/iot/lorawan", entity_type="AirQualityObserved")
+    event = chirpstack_event(object={"temperature": 21.5, "co2": 612})
+    response = iot.post("/iot/lorawan/chirpstack", params={"k": apikey, "event": "up"},
+                        json=event)
+    assert response.status_code == 200, response.text
+    entity = api.get("/entities/urn:ngsi-ld:AirQualityObserved:0101010101010101",
+                     headers=ngsi(service)).json()
+    assert entity["co2"] == {"type": "Property", "value": 612,
+                             "observedAt": "2022-07-18T09:34:15.775023Z"}
+    device = api.get("/entities/urn:ngsi-ld:Device:0101010101010101",
+                     headers=ngsi(service)).json()
+    assert device[SDM + "rssi"]["value"] == -36
+    assert device["snr"]["value"] == 10.5
+
+
+def test_a_things_stack_uplink_is_taken_as_its_network_server_decoded_it(
+        iot: httpx.Client, api: httpx.Client, service: dict[str, str]) -> None:
+    apikey = group(iot, service, resource="/iot/lorawan", entity_type="WeatherObserved")
+    response = iot.post("/iot/lorawan/tts", params={"k": apikey}, json=tts_event())
+    assert response.status_code == 200, response.text
+    entity = api.get("/entities/urn:ngsi-ld:WeatherObserved:70b3d57ed005e3a8",
+                     headers=ngsi(service)).json()
+    assert entity["temperature"]["value"] == 22.6
+
+
+def test_lorawan_events_that_are_no_uplinks_or_are_malformed(
+        iot: httpx.Client, service: dict[str, str]) -> None:
+    apikey = group(iot, service, resource="/iot/lorawan")
+    assert iot.post("/iot/lorawan/chirpstack", params={"k": apikey, "event": "join"},
+                    json={"deviceInfo": {}}).status_code == 204
+    assert iot.post("/iot/lorawan/chirpstack", params={"k": apikey},
+                    json=chirpstack_event(data="not base64!")).status_code == 400
+    # No decoder provisioned and nothing decoded by the network server: nothing to read.
+    assert iot.post("/iot/lorawan/chirpstack", params={"k": apikey},
+                    json=chirpstack_event()).status_code == 400
+    assert iot.post("/iot/lorawan/tts", json=tts_event()).status_code == 400

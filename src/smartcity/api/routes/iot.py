@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -25,6 +26,7 @@ from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.normalize import parse_entity
 from smartcity.core.ngsild.temporal import now_micros
 from smartcity.ingest.ingestor import Encoding, Message
+from smartcity.ingest.lorawan import Uplink, chirpstack_uplink, tts_uplink
 from smartcity.ingest.measures import device_entity_id, device_fragment
 from smartcity.ingest.provisioning import Device, ServiceGroup, parse_list, parse_one
 from smartcity.ingest.registry import Provisioned
@@ -198,6 +200,42 @@ async def measure_json(request: Request) -> Response:
 @router.post("/iot/d", summary="Measurements in UltraLight 2.0 (IoT Agent UL)")
 async def measure_ultralight(request: Request) -> Response:
     return await _measure(request, "ul", (TEXT,))
+
+
+def _uplink_message(request: Request, uplink: Uplink, received: int) -> Message:
+    apikey = request.query_params.get("k")
+    if not apikey:
+        raise BadRequestData("k (the API key of the devices' service group) is required")
+    radio = {name: value for name, value in (("rssi", uplink.rssi), ("snr", uplink.snr))
+             if value is not None}
+    return Message("LoRaWAN", apikey, uplink.dev_eui, "lorawan", uplink.payload, received,
+                   uplink.time, uplink.port, uplink.decoded, radio or None, uplink.gateways)
+
+
+async def _uplink(request: Request, parse: Callable[[Any], Uplink]) -> Response:
+    platform = platform_of(request)
+    received = now_micros(platform.entities.clock)
+    event = await read_json(request, platform.settings.max_body_bytes, (JSON,))
+    message = _uplink_message(request, parse(event), received)
+    [outcome] = await platform.ingestor.ingest([message])
+    if outcome is not None:
+        raise outcome
+    return Response(status_code=200)
+
+
+@router.post("/iot/lorawan/chirpstack", summary="Uplinks from ChirpStack v4 (HTTP integration)")
+async def chirpstack(request: Request) -> Response:
+    allow_params(request, frozenset({"k", "event"}))
+    if request.query_params.get("event", "up") != "up":
+        # join, status, ack, txack, log, location: nothing to measure (yet).
+        return Response(status_code=204)
+    return await _uplink(request, chirpstack_uplink)
+
+
+@router.post("/iot/lorawan/tts", summary="Uplinks from The Things Stack v3 (webhook)")
+async def things_stack(request: Request) -> Response:
+    allow_params(request, frozenset({"k"}))
+    return await _uplink(request, tts_uplink)
 
 
 @router.get("/iot/deadletters", summary="Rejected measurements, newest first")
