@@ -44,6 +44,7 @@ from smartcity.core.ngsild.retention import Retention, RetentionRule
 from smartcity.core.ngsild.shared_caches import SharedCaches
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService, now_micros
+from smartcity.ingest.commands import Commander, Post
 from smartcity.ingest.dead_letters import DeadLetters
 from smartcity.ingest.ingestor import Ingestor, RateLimit
 from smartcity.ingest.mqtt import MqttSouthbound
@@ -229,6 +230,15 @@ def _southbound(platform: Platform, settings: Settings) -> MqttSouthbound | None
                           share=settings.event_bus_prefix if settings.iot_mqtt else None)
 
 
+def _poster(client: httpx.AsyncClient) -> Post:
+    """POST a command to a device's endpoint; the device's answer."""
+    async def post(url: str, payload: bytes, media: str) -> bytes:
+        response = await client.post(url, content=payload, headers={"Content-Type": media})
+        response.raise_for_status()
+        return response.content
+    return post
+
+
 LEADER_CHECK = 2.0  # seconds between checks that the leader still holds its right
 
 
@@ -272,7 +282,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if listener is not None:
             await listener.start()
         southbound = _southbound(platform, settings)
+        devices_http = httpx.AsyncClient(timeout=settings.command_timeout)
+        commander = Commander(platform.devices, platform.entities, platform.compiler.core,
+                              southbound.publish if southbound is not None else None,
+                              _poster(devices_http), settings.command_timeout)
+        platform.entities.bus.subscribe(commander.changes_committed)
         if southbound is not None:
+            southbound.replied = commander.replied
             southbound.start()
         app.state.southbound = southbound
         platform.notifier.start()
@@ -286,6 +302,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if isinstance(platform.entities.bus, JetStreamBus):
             await platform.entities.bus.stop()
         await platform.notifier.stop()
+        await commander.stop()
+        await devices_http.aclose()
         if southbound is not None:
             await southbound.stop()
         if listener is not None:

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     iot_mqtt: str = Field("", pattern=r"^(|off|mqtts?://.+)$", description="the broker "
                           "devices publish measurements to: '' for the embedded listener "
                           "(when it runs), an mqtt:// URL (Mosquitto), or 'off'")
+    command_timeout: float = Field(30.0, gt=0, description="seconds a device has to "
+                                   "answer a command before it counts as failed")
     ingest_rate: float = Field(50.0, gt=0, description="measurements a second one device "
                                "may send, on average")
     ingest_burst: int = Field(200, gt=0, description="measurements one device may send "

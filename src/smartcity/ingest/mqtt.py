@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import aiomqtt
 import orjson
 
+from smartcity.ingest.commands import CommandReply
 from smartcity.ingest.ingestor import Encoding, Ingestor, Message
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,13 @@ BATCH = 2000
 LINGER = 0.02  # seconds a batch waits for more messages after its first
 QUEUE = 50_000  # messages waiting for their batch before the broker connection waits
 FILTERS = ("+/+/attrs", "+/+/attrs/+", "json/+/+/attrs", "json/+/+/attrs/+",
-           "ul/+/+/attrs", "ul/+/+/attrs/+")
+           "ul/+/+/attrs", "ul/+/+/attrs/+", "+/+/cmdexe", "json/+/+/cmdexe",
+           "ul/+/+/cmdexe")
 
 
-def message_of(topic: str, payload: bytes, received: int) -> Message | None:
-    """The measurement a topic and payload carry; None for a topic of another kind."""
+def message_of(topic: str, payload: bytes, received: int) -> Message | CommandReply | None:
+    """The measurement (or command answer) a topic and payload carry; None for a topic
+    of another kind."""
     parts = topic.split("/")
     if parts[0] == "":
         parts = parts[1:]
@@ -43,6 +46,8 @@ def message_of(topic: str, payload: bytes, received: int) -> Message | None:
     if parts and parts[0] in ("json", "ul"):
         encoding = "json" if parts[0] == "json" else "ul"
         parts = parts[1:]
+    if len(parts) == 3 and parts[2] == "cmdexe" and parts[0] and parts[1]:
+        return CommandReply(parts[0], parts[1], payload)
     if len(parts) not in (3, 4) or parts[2] != "attrs" or not parts[0] or not parts[1]:
         return None
     apikey, device_id = parts[0], parts[1]
@@ -61,13 +66,16 @@ def message_of(topic: str, payload: bytes, received: int) -> Message | None:
 
 class MqttSouthbound:
     def __init__(self, url: str, ingestor: Ingestor, now: Callable[[], int],
-                 share: str | None = None) -> None:
+                 share: str | None = None,
+                 replied: Callable[[CommandReply], Awaitable[None]] | None = None) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 1883
         self.username, self.password = parts.username, parts.password
         self.ingestor = ingestor
         self.now = now
         self.share = share
+        self.replied = replied
+        self._client: aiomqtt.Client | None = None
         self._queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
         self.connected = asyncio.Event()
@@ -91,6 +99,7 @@ class MqttSouthbound:
                                           password=self.password) as client:
                     for topic in self._filters():
                         await client.subscribe(topic, qos=1)
+                    self._client = client
                     self.connected.set()
                     log.info("taking device measurements from mqtt://%s:%d", self.host,
                              self.port)
@@ -100,13 +109,30 @@ class MqttSouthbound:
                             payload = str(payload).encode()
                         message = message_of(received.topic.value, bytes(payload),
                                              self.now())
-                        if message is not None:
+                        if isinstance(message, CommandReply):
+                            await self._reply(message)
+                        elif message is not None:
                             await self._queue.put(message)
             except aiomqtt.MqttError as exc:
+                self._client = None
                 self.connected.clear()
                 log.warning("MQTT broker mqtt://%s:%d lost (%s); reconnecting", self.host,
                             self.port, exc)
                 await asyncio.sleep(1.0)
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Send to a device (a command), through the broker the measurements come from."""
+        if self._client is None:
+            raise ConnectionError(f"not connected to mqtt://{self.host}:{self.port}")
+        await self._client.publish(topic, payload, qos=1)
+
+    async def _reply(self, reply: CommandReply) -> None:
+        if self.replied is None:
+            return
+        try:
+            await self.replied(reply)
+        except Exception as exc:  # an unknown device or a garbled answer: logged, no more
+            log.info("command answer from %s not taken: %s", reply.device_id, exc)
 
     async def _apply(self) -> None:
         while True:

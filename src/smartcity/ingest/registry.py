@@ -11,7 +11,7 @@ from typing import Any
 
 from smartcity.core.ngsild.errors import AlreadyExists, BadRequestData, ResourceNotFound
 from smartcity.core.ngsild.storage import EntityStore
-from smartcity.ingest.provisioning import Device, ServiceGroup
+from smartcity.ingest.provisioning import Device, ServiceGroup, entity_id
 
 GROUPS, DEVICES = "iot-group", "iot-device"
 
@@ -40,6 +40,7 @@ class DeviceRegistry:
         self._groups: dict[tuple[str, str], tuple[str, ServiceGroup]] = {}  # (tenant, key)
         self._devices: dict[tuple[str, str], tuple[str, Device]] = {}  # (tenant, device id)
         self._by_apikey: dict[str, list[tuple[str, str, ServiceGroup]]] = {}
+        self._by_entity: dict[tuple[str, str], Provisioned] = {}
 
     async def reload(self) -> None:
         """Fill the registry from the store (at start-up, and after other workers'
@@ -58,6 +59,14 @@ class DeviceRegistry:
         for (tenant, _), (path, group) in self._groups.items():
             by_apikey.setdefault(group.apikey, []).append((tenant, path, group))
         self._by_apikey = by_apikey
+        self._by_entity = {}
+        for tenant, device_id in self._devices:
+            found = self.device(tenant, device_id)
+            self._by_entity[(tenant, entity_id(found.device, found.group))] = found
+
+    def by_entity(self, tenant: str, entity: str) -> Provisioned | None:
+        """The device that feeds an entity, if one does."""
+        return self._by_entity.get((tenant, entity))
 
     # -- service groups --------------------------------------------------------
     def groups(self, tenant: str, service_path: str) -> list[ServiceGroup]:
