@@ -46,6 +46,7 @@ from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService, now_micros
 from smartcity.ingest.commands import Commander, Post
 from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.health import HealthWatch
 from smartcity.ingest.ingestor import Ingestor, RateLimit
 from smartcity.ingest.mqtt import MqttSouthbound
 from smartcity.ingest.registry import DEVICES, GROUPS, DeviceRegistry
@@ -192,7 +193,10 @@ async def build_platform(settings: Settings) -> Platform:
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,
                     temporal=temporal_service, caches=caches, devices=devices,
-                    ingestor=ingestor, dead_letters=dead_letters, background=background)
+                    ingestor=ingestor, dead_letters=dead_letters,
+                    health=HealthWatch(devices, entity_service, compiler.core, clock,
+                                       settings.low_battery),
+                    background=background)
 
 
 def retention_rules(settings: Settings, expand: Callable[[str], str]) -> list[RetentionRule]:
@@ -258,14 +262,26 @@ async def lead_when_chosen(platform: Platform, settings: Settings) -> None:
 
 async def _lead(platform: Platform, settings: Settings) -> None:
     platform.notifier.lead()
-    retention = asyncio.create_task(keep_retention(platform, settings))
+    duties = [asyncio.create_task(keep_retention(platform, settings)),
+              asyncio.create_task(keep_health(platform, settings))]
     try:
         while await platform.store.rights_held():
             await asyncio.sleep(LEADER_CHECK)
     finally:
-        retention.cancel()
-        await asyncio.gather(retention, return_exceptions=True)
+        for duty in duties:
+            duty.cancel()
+        await asyncio.gather(*duties, return_exceptions=True)
         platform.notifier.follow()
+
+
+async def keep_health(platform: Platform, settings: Settings) -> None:
+    """Check the devices' health every ``health_interval``."""
+    while True:
+        await asyncio.sleep(settings.health_interval)
+        try:
+            await platform.health.check()
+        except Exception:
+            log.exception("device health check failed; the next one tries again")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

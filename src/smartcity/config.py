@@ -77,6 +77,10 @@ class Settings(BaseSettings):
                           "(when it runs), an mqtt:// URL (Mosquitto), or 'off'")
     command_timeout: float = Field(30.0, gt=0, description="seconds a device has to "
                                    "answer a command before it counts as failed")
+    health_interval: float = Field(60.0, gt=0, description="seconds between checks for "
+                                   "silent devices and low batteries")
+    low_battery: float = Field(0.2, ge=0, le=1, description="battery level (0..1) below "
+                               "which a device raises an alert")
     ingest_rate: float = Field(50.0, gt=0, description="measurements a second one device "
                                "may send, on average")
     ingest_burst: int = Field(200, gt=0, description="measurements one device may send "

@@ -17,6 +17,7 @@ from smartcity.core.ngsild.storage import EntityStore
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService
 from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.health import HealthWatch
 from smartcity.ingest.ingestor import Ingestor
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.notify.notifier import Notifier
@@ -36,6 +37,7 @@ class Platform:
     devices: DeviceRegistry
     ingestor: Ingestor
     dead_letters: DeadLetters
+    health: HealthWatch
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def settle(self) -> None:

@@ -27,7 +27,12 @@ from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import parse_entity
 from smartcity.ingest.dead_letters import DeadLetters
 from smartcity.ingest.decoders import decoders
-from smartcity.ingest.measures import device_fragment, entity_fragment, observed_time
+from smartcity.ingest.measures import (
+    BATTERY,
+    device_fragment,
+    entity_fragment,
+    observed_time,
+)
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.ingest.ultralight import parse_ultralight
 
@@ -162,16 +167,20 @@ class Ingestor:
         provisioned = await self.registry.resolve(message.apikey, message.device_id)
         fragments = []
         last = None
+        battery = None
         device, group = provisioned.device, provisioned.group
         profile = device.decoder or (group.decoder if group else None)
         for measures, given in decode(message, profile):
             observed = observed_time(measures, given, message.received)
             fragments.append(entity_fragment(provisioned, measures, observed))
             last = observed if last is None else max(last, observed)
+            level = measures.get(BATTERY)
+            if isinstance(level, int | float) and not isinstance(level, bool):
+                battery = float(level)
         key = (provisioned.tenant, provisioned.device.device_id)
         assert last is not None
         if last - self._reported.get(key, -REPORT_EVERY) >= REPORT_EVERY:
-            fragments.append(device_fragment(provisioned, last, message.radio))
+            fragments.append(device_fragment(provisioned, last, message.radio, battery))
             self._reported[key] = last
         return provisioned.tenant, [parse_entity(f, self.terms) for f in fragments]
 

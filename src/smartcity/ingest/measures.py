@@ -30,6 +30,9 @@ CONTROLLED_ASSET = SDM + "controlledAsset"
 CONTROLLED_PROPERTY = SDM + "controlledProperty"
 LAST_VALUE_REPORTED = SDM + "dateLastValueReported"
 RSSI = SDM + "rssi"
+BATTERY_LEVEL = SDM + "batteryLevel"
+DEVICE_STATE = SDM + "deviceState"
+BATTERY = "batteryLevel"  # the measure a device reports its battery level as
 DEVICE_LOCATION = "location"
 
 
@@ -76,7 +79,8 @@ def entity_fragment(provisioned: Provisioned, measures: dict[str, Any],
 
 
 def device_fragment(provisioned: Provisioned, reported: int | None,
-                    radio: dict[str, float] | None = None) -> dict[str, Any]:
+                    radio: dict[str, float] | None = None,
+                    battery: float | None = None) -> dict[str, Any]:
     """The device's own ``Device`` entity: what it controls and, once it has reported,
     when it last did (and how well it was heard: ``radio``, rssi and snr)."""
     device, group = provisioned.device, provisioned.group
@@ -92,6 +96,8 @@ def device_fragment(provisioned: Provisioned, reported: int | None,
             "@type": "DateTime", "@value": format_instant(reported)}}
     if device.location is not None:
         fragment[DEVICE_LOCATION] = {"type": "GeoProperty", "value": device.location}
+    if battery is not None:
+        fragment[BATTERY_LEVEL] = {"type": "Property", "value": battery}
     for name, value in (radio or {}).items():
         fragment[RSSI if name == "rssi" else name] = {"type": "Property", "value": value}
     return fragment

@@ -111,6 +111,10 @@ class DeviceRegistry:
             "group": group.model_dump(exclude_unset=True)})
         await self.reload()
 
+    def tenants(self) -> list[str]:
+        """The tenants with devices."""
+        return sorted({tenant for tenant, _ in self._devices})
+
     # -- devices -------------------------------------------------------------
     def devices(self, tenant: str, service_path: str) -> list[Device]:
         return [device for (t, _), (path, device) in self._devices.items()

@@ -238,6 +238,15 @@ async def things_stack(request: Request) -> Response:
     return await _uplink(request, tts_uplink)
 
 
+@router.get("/iot/overview", summary="Devices and gateways at a glance, for operators")
+async def overview(request: Request) -> Response:
+    platform = platform_of(request)
+    allow_params(request, frozenset())
+    tenant, _ = service_of(request)
+    return json_response(await platform.health.overview(tenant,
+                                                        platform.ingestor.gateways))
+
+
 @router.get("/iot/deadletters", summary="Rejected measurements, newest first")
 async def dead_letters(request: Request) -> Response:
     platform = platform_of(request)
