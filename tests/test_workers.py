@@ -189,18 +189,19 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20) -> bool:
 
 
 def test_serve_with_workers_notifies_once_and_replaces_a_dead_worker(
-        receiver: Receiver) -> None:
-    with postgres_schema() as db:
+        receiver: Receiver, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with postgres_schema() as db, log.open("wb") as output:
         port = free_port()
         env = {**os.environ, "SMARTCITY_MQTT_LISTENER": "false"}
         process = subprocess.Popen(
             [sys.executable, "-m", "smartcity", "serve", "--db", db, "--port", str(port),
-             "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--workers", "2"], env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}/ngsi-ld/v1",
                               timeout=10) as api:
-                assert wait_for(lambda: len(worker_pids(process.pid)) == 2)
-                assert wait_for(lambda: _answers(api))
+                assert wait_for(lambda: len(worker_pids(process.pid)) == 2), log.read_text()
+                assert wait_for(lambda: _answers(api)), log.read_text()
                 subscribe(api, receiver.url)
                 entity_id = "urn:ngsi-ld:Streetlight:workers"
                 assert api.post("/entities", json=lamp(entity_id, 0)).status_code == 201
@@ -208,7 +209,8 @@ def test_serve_with_workers_notifies_once_and_replaces_a_dead_worker(
                     assert api.patch(f"/entities/{entity_id}/attrs",
                                      json={"level": level}).status_code == 204
                 assert levels(receiver, 20) == list(range(20))
-                assert wait_for(lambda: len(worker_pids(process.pid)) == 2)
+                assert wait_for(lambda: len(worker_pids(process.pid)) == 2), \
+                    (worker_pids(process.pid), log.read_text())
                 first = worker_pids(process.pid)
                 os.kill(min(first), signal.SIGKILL)
                 assert wait_for(lambda: len(worker_pids(process.pid)) == 2

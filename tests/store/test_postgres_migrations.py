@@ -134,3 +134,10 @@ def test_a_database_password_is_never_shown() -> None:
     assert describe("postgresql://city:s3cret@db.example:5432/city") == \
         "postgresql://city:***@db.example:5432/city"
     assert describe("/var/lib/smartcity/city.db") == "/var/lib/smartcity/city.db"
+
+
+async def test_workers_opening_an_empty_database_at_once_all_see_the_whole_schema(
+        url: str) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(url) for _ in range(4)))
+    for store in stores:
+        await store.close()

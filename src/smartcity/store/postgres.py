@@ -26,7 +26,7 @@ from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
 from smartcity.store.postgres_history import PostgresHistory
-from smartcity.store.postgres_migrations import LATEST, current_version, upgrade
+from smartcity.store.postgres_migrations import LATEST, current_version, initialized
 from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses, json_rows
 from smartcity.store.subscription_rows import record_with_status, status_row
 from smartcity.store.write_plan import (
@@ -94,10 +94,9 @@ class PostgresStore:
                                          init=_setup, reset=_keep_session)
         try:
             async with pool.acquire() as conn:
-                version = await current_version(conn)
-                if version == 0 and initialize:
-                    await upgrade(conn, postgis=postgis)
-                elif version < LATEST:
+                version = await initialized(conn, postgis) if initialize \
+                    else await current_version(conn)
+                if version < LATEST:
                     raise SchemaBehind(
                         f"the database holds schema version {version}, this smartcity "
                         f"needs {LATEST}: run 'smartcity db upgrade --db URL' first")

@@ -163,6 +163,19 @@ async def current_version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
 
+async def initialized(conn: asyncpg.Connection, postgis: bool | None = None) -> int:
+    """The schema version after setting up an empty database (a populated one is left
+    as it is). Workers starting together wait for the first one's whole set-up, so
+    none of them sees a schema half made."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK)
+    try:
+        if await current_version(conn) == 0:
+            await upgrade(conn, postgis=postgis)
+        return await current_version(conn)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK)
+
+
 async def upgrade(conn: asyncpg.Connection, target: int = LATEST,
                   postgis: bool | None = None) -> list[Migration]:
     """Apply the migrations up to ``target`` that the schema lacks; the ones applied.

@@ -3,6 +3,7 @@ measurements in JSON and UltraLight 2.0, and what becomes of them in NGSI-LD."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -256,3 +257,31 @@ def test_lorawan_events_that_are_no_uplinks_or_are_malformed(
     assert iot.post("/iot/lorawan/chirpstack", params={"k": apikey},
                     json=chirpstack_event()).status_code == 400
     assert iot.post("/iot/lorawan/tts", json=tts_event()).status_code == 400
+
+
+def test_an_uplink_is_decoded_by_the_decoder_its_group_names(
+        iot: httpx.Client, api: httpx.Client, service: dict[str, str]) -> None:
+    apikey = group(iot, service, resource="/iot/lorawan", entity_type="IndoorEnvironment",
+                   decoder="elsys-ers", attributes=[])
+    # An Elsys ERS CO2 reading (Elsys' payload format document).
+    payload = base64.b64encode(bytes.fromhex("0100e202290400270506060308070d62")).decode()
+    response = iot.post("/iot/lorawan/chirpstack", params={"k": apikey},
+                        json=chirpstack_event(data=payload, fPort=5))
+    assert response.status_code == 200, response.text
+    entity = api.get("/entities/urn:ngsi-ld:IndoorEnvironment:0101010101010101",
+                     params={"options": "keyValues"}, headers=ngsi(service)).json()
+    assert {k: entity[k] for k in ("temperature", "relativeHumidity", "co2")} == {
+        "temperature": 22.6, "relativeHumidity": 41, "co2": 776}
+    garbled = iot.post("/iot/lorawan/chirpstack", params={"k": apikey},
+                       json=chirpstack_event(data="AQ==", fPort=5))
+    assert garbled.status_code == 400
+    assert "elsys-ers" in garbled.json()["detail"]
+
+
+def test_a_group_naming_an_unknown_decoder_is_refused(iot: httpx.Client,
+                                                      service: dict[str, str]) -> None:
+    response = iot.post("/iot/services", headers=service, json={"services": [
+        {"apikey": "k" + secrets.token_hex(3), "resource": "/iot/lorawan",
+         "decoder": "acme-9000"}]})
+    assert response.status_code == 400
+    assert "acme-9000" in response.json()["detail"]
