@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,30 +26,18 @@ from pathlib import Path
 
 import aiomqtt
 import httpx
-from live_server import free_port
+from live_server import free_port, start_server
 
 SERVICE = {"fiware-service": "bench", "fiware-servicepath": "/"}
 
 
 def start(db: Path, port: int, mqtt: str | None, listener_port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning", "SMARTCITY_INGEST_RATE": "1000",
-           "SMARTCITY_INGEST_BURST": "5000"}
+    settings = {"SMARTCITY_INGEST_RATE": "1000", "SMARTCITY_INGEST_BURST": "5000"}
     if mqtt is None:
-        env.update(SMARTCITY_MQTT_LISTENER="true", SMARTCITY_MQTT_PORT=str(listener_port))
+        settings.update(SMARTCITY_MQTT_LISTENER="true", SMARTCITY_MQTT_PORT=str(listener_port))
     else:
-        env.update(SMARTCITY_MQTT_LISTENER="false", SMARTCITY_IOT_MQTT=mqtt)
-    proc = subprocess.Popen([sys.executable, "-m", "smartcity", "serve", "--port", str(port),
-                             "--db", str(db)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
+        settings.update(SMARTCITY_IOT_MQTT=mqtt)
+    return start_server(db, port, settings=settings)
 
 
 def queryable(base: str, device: int, seq: int) -> bool:

@@ -18,8 +18,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path | str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning", "SMARTCITY_MQTT_LISTENER": "false"}
+def start_server(db: Path | str, port: int, workers: int = 1,
+                 settings: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``smartcity serve``; ``settings`` are SMARTCITY_* environment variables."""
+    env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning", "SMARTCITY_MQTT_LISTENER": "false",
+           **(settings or {})}
     proc = subprocess.Popen([sys.executable, "-m", "smartcity", "serve", "--port", str(port),
                              "--db", str(db), "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -180,6 +180,35 @@ def median_ms(client: httpx.Client, urls: list[str]) -> tuple[float, int]:
     return statistics.median(times), found // len(urls)
 
 
+def report(origin: str, base: str, entities: int, seconds: int, rng: random.Random,
+           workdir: Path, label: str = "") -> None:
+    """Print retrieval and PATCH throughput (wrk) and the geo and q query latencies."""
+    if shutil.which("wrk"):
+        get = run_wrk(origin, WRK_SCRIPT.format(n=entities, body=GET_BODY), seconds, workdir)
+        print(f"retrieve entity{label}: {get['rate']:,.0f} req/s, p50 {get['p50']:.2f} ms, "
+              f"p99 {get['p99']:.2f} ms, non-2xx {get['non2xx']:.0f}")
+        patch = run_wrk(origin, WRK_SCRIPT.format(n=entities, body=PATCH_BODY), seconds,
+                        workdir)
+        print(f"update attribute (PATCH){label}: {patch['rate']:,.0f} req/s, "
+              f"p50 {patch['p50']:.2f} ms, p99 {patch['p99']:.2f} ms, "
+              f"non-2xx {patch['non2xx']:.0f}")
+    else:
+        print("wrk not found: retrieve and PATCH throughput skipped")
+    with httpx.Client(base_url=base, timeout=30) as client:
+        near = [f"/entities?type=Streetlight&georel=near;maxDistance==500&geometry=Point"
+                f"&coordinates=[{STOCKHOLM[0] + rng.uniform(-0.1, 0.1):.5f},"
+                f"{STOCKHOLM[1] + rng.uniform(-0.05, 0.05):.5f}]&limit=100"
+                for _ in range(100)]
+        near_ms, near_found = median_ms(client, near)
+        print(f"near;maxDistance==500 (limit 100){label}: median {near_ms:.1f} ms, "
+              f"{near_found} entities per answer on average")
+        q = [f"/entities?type=Streetlight&q=illuminanceLevel=={rng.randint(0, 1000)}"
+             f";status==%22defectiveLamp%22" for _ in range(50)]
+        q_ms, q_found = median_ms(client, q)
+        print(f"q filter on one type (illuminanceLevel==N;status==\"defectiveLamp\")"
+              f"{label}: median {q_ms:.1f} ms, {q_found} entities per answer on average")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=100_000)
@@ -201,32 +230,7 @@ def main() -> None:
               f"entities/s; second half from 2 clients: {two:,.0f} entities/s")
         print(f"raw SQLite executemany of the same rows: {raw:,.0f} rows/s "
               f"(ratios {one / raw:.2f} and {two / raw:.2f})")
-        if shutil.which("wrk"):
-            origin = f"http://127.0.0.1:{port}"
-            get = run_wrk(origin, WRK_SCRIPT.format(n=args.entities, body=GET_BODY),
-                          args.seconds, workdir)
-            print(f"retrieve entity: {get['rate']:,.0f} req/s, p50 {get['p50']:.2f} ms, "
-                  f"p99 {get['p99']:.2f} ms, non-2xx {get['non2xx']:.0f}")
-            patch = run_wrk(origin, WRK_SCRIPT.format(n=args.entities, body=PATCH_BODY),
-                            args.seconds, workdir)
-            print(f"update attribute (PATCH): {patch['rate']:,.0f} req/s, "
-                  f"p50 {patch['p50']:.2f} ms, p99 {patch['p99']:.2f} ms, "
-                  f"non-2xx {patch['non2xx']:.0f}")
-        else:
-            print("wrk not found: retrieve and PATCH throughput skipped")
-        with httpx.Client(base_url=base, timeout=30) as client:
-            near = [f"/entities?type=Streetlight&georel=near;maxDistance==500&geometry=Point"
-                    f"&coordinates=[{STOCKHOLM[0] + rng.uniform(-0.1, 0.1):.5f},"
-                    f"{STOCKHOLM[1] + rng.uniform(-0.05, 0.05):.5f}]&limit=100"
-                    for _ in range(100)]
-            near_ms, near_found = median_ms(client, near)
-            print(f"near;maxDistance==500 (limit 100): median {near_ms:.1f} ms, "
-                  f"{near_found} entities per answer on average")
-            q = [f"/entities?type=Streetlight&q=illuminanceLevel=={rng.randint(0, 1000)}"
-                 f";status==%22defectiveLamp%22" for _ in range(50)]
-            q_ms, q_found = median_ms(client, q)
-            print(f"q filter on one type (illuminanceLevel==N;status==\"defectiveLamp\"): "
-                  f"median {q_ms:.1f} ms, {q_found} entities per answer on average")
+        report(f"http://127.0.0.1:{port}", base, args.entities, args.seconds, rng, workdir)
     finally:
         server.terminate()
         server.wait(timeout=10)

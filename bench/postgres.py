@@ -21,18 +21,8 @@ import tempfile
 from pathlib import Path
 
 import asyncpg
-import httpx
 from live_server import free_port, start_server
-from ngsild_core import (
-    GET_BODY,
-    PATCH_BODY,
-    STOCKHOLM,
-    WRK_SCRIPT,
-    bench_upsert,
-    make_entity,
-    median_ms,
-    run_wrk,
-)
+from ngsild_core import bench_upsert, make_entity, report
 from temporal import load
 
 CLIENTS = 4
@@ -87,7 +77,8 @@ def main() -> None:
         for workers in (1, 2):
             server, origin, base = serve(db, workers)
             try:
-                report(origin, base, args, rng, workdir, workers)
+                label = f", {workers} worker{'s' if workers > 1 else ''}"
+                report(origin, base, args.entities, args.seconds, rng, workdir, label)
                 if workers == 1:
                     rate = load(base, args.sensors, args.days, CLIENTS)
                     print(f"history load ({args.sensors} sensors x {args.days} days of "
@@ -97,35 +88,6 @@ def main() -> None:
     finally:
         asyncio.run(_admin(args.url, f"DROP SCHEMA {schema} CASCADE"))
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def report(origin: str, base: str, args: argparse.Namespace, rng: random.Random,
-           workdir: Path, workers: int) -> None:
-    label = f"{workers} worker{'s' if workers > 1 else ''}"
-    if shutil.which("wrk"):
-        get = run_wrk(origin, WRK_SCRIPT.format(n=args.entities, body=GET_BODY),
-                      args.seconds, workdir)
-        print(f"retrieve entity, {label}: {get['rate']:,.0f} req/s, p50 {get['p50']:.2f} ms, "
-              f"p99 {get['p99']:.2f} ms, non-2xx {get['non2xx']:.0f}")
-        patch = run_wrk(origin, WRK_SCRIPT.format(n=args.entities, body=PATCH_BODY),
-                        args.seconds, workdir)
-        print(f"update attribute (PATCH), {label}: {patch['rate']:,.0f} req/s, "
-              f"p50 {patch['p50']:.2f} ms, p99 {patch['p99']:.2f} ms, "
-              f"non-2xx {patch['non2xx']:.0f}")
-    else:
-        print("wrk not found: retrieve and PATCH throughput skipped")
-    with httpx.Client(base_url=base, timeout=30) as client:
-        near = [f"/entities?type=Streetlight&georel=near;maxDistance==500&geometry=Point"
-                f"&coordinates=[{STOCKHOLM[0] + rng.uniform(-0.1, 0.1):.5f},"
-                f"{STOCKHOLM[1] + rng.uniform(-0.05, 0.05):.5f}]&limit=100"
-                for _ in range(100)]
-        near_ms, near_found = median_ms(client, near)
-        q = [f"/entities?type=Streetlight&q=illuminanceLevel=={rng.randint(0, 1000)}"
-             f";status==%22defectiveLamp%22" for _ in range(50)]
-        q_ms, q_found = median_ms(client, q)
-    print(f"near;maxDistance==500 (limit 100), {label}: median {near_ms:.1f} ms "
-          f"({near_found} found); q filter on one type: median {q_ms:.1f} ms "
-          f"({q_found} found)")
 
 
 if __name__ == "__main__":

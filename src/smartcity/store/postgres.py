@@ -25,6 +25,7 @@ from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.store.paging import PredicatePager
 from smartcity.store.postgres_history import PostgresHistory
 from smartcity.store.postgres_migrations import LATEST, current_version, initialized
 from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses, json_rows
@@ -147,20 +148,13 @@ class PostgresStore:
                     f"OFFSET {params.add(offset)}", *params)
                 rows = [orjson.loads(doc) for (doc,) in docs]
                 return Page(rows[:limit], total, len(rows) > limit)
-            page: list[Entity] = []
-            seen = 0
+            pager = PredicatePager(predicate, offset, limit, count)
             async with conn.transaction(readonly=True):
                 async for (doc,) in conn.cursor(f"SELECT doc {base} ORDER BY e.pk", *params,
                                                 prefetch=500):
-                    entity = orjson.loads(doc)
-                    if not predicate(entity):
-                        continue
-                    if offset <= seen < offset + limit:
-                        page.append(entity)
-                    seen += 1
-                    if not count and seen > offset + limit:
+                    if not pager.offer(orjson.loads(doc)):
                         break
-            return Page(page, seen if count else None, seen > offset + limit)
+            return pager.page()
 
     def _where(self, tenant: str, selection: Selection, params: Params) -> str:
         clauses = [f"e.tenant = {params.add(tenant)}"]

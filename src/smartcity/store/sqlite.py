@@ -21,6 +21,7 @@ from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.store.paging import PredicatePager
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
@@ -185,18 +186,11 @@ class SqliteStore:
                 f"SELECT doc {base} ORDER BY e.pk LIMIT ? OFFSET ?",
                 (*params, limit + 1, offset))]
             return Page(rows[:limit], total, len(rows) > limit)
-        page: list[Entity] = []
-        seen = 0
+        pager = PredicatePager(predicate, offset, limit, count)
         for (doc,) in self.db.execute(f"SELECT doc {base} ORDER BY e.pk", params):
-            entity = orjson.loads(doc)
-            if not predicate(entity):
-                continue
-            if offset <= seen < offset + limit:
-                page.append(entity)
-            seen += 1
-            if not count and seen > offset + limit:
+            if not pager.offer(orjson.loads(doc)):
                 break
-        return Page(page, seen if count else None, seen > offset + limit)
+        return pager.page()
 
     @staticmethod
     def _where(tenant: str, selection: Selection) -> tuple[str, list[Any]]:

@@ -183,9 +183,13 @@ async def _measure(request: Request, encoding: Encoding, media: tuple[str, ...])
         raise BadRequestData("k (the API key) and i (the device id) are required")
     stamp = request.query_params.get("t")
     payload = await read_raw(request, platform.settings.max_body_bytes, media)
-    message = Message("HTTP", apikey, device_id, encoding, payload,
-                      now_micros(platform.entities.clock),
-                      parse_instant(stamp) if stamp else None)
+    return await _ingest_one(platform, Message(
+        "HTTP", apikey, device_id, encoding, payload, now_micros(platform.entities.clock),
+        parse_instant(stamp) if stamp else None))
+
+
+async def _ingest_one(platform: Platform, message: Message) -> Response:
+    """Apply one message; the reason it was rejected is the answer's error."""
     [outcome] = await platform.ingestor.ingest([message])
     if outcome is not None:
         raise outcome
@@ -216,11 +220,7 @@ async def _uplink(request: Request, parse: Callable[[Any], Uplink]) -> Response:
     platform = platform_of(request)
     received = now_micros(platform.entities.clock)
     event = await read_json(request, platform.settings.max_body_bytes, (JSON,))
-    message = _uplink_message(request, parse(event), received)
-    [outcome] = await platform.ingestor.ingest([message])
-    if outcome is not None:
-        raise outcome
-    return Response(status_code=200)
+    return await _ingest_one(platform, _uplink_message(request, parse(event), received))
 
 
 @router.post("/iot/lorawan/chirpstack", summary="Uplinks from ChirpStack v4 (HTTP integration)")
