@@ -4,8 +4,8 @@ written through the entity service, so it lands in history, subscriptions and th
 like any other write.
 
 Messages are taken in batches: the updates of a batch go to the store as one batch
-upsert per tenant (one more round for each further measure group of the same entity,
-so every one of them is kept in the history). A bad message is rejected on its own,
+upsert per tenant (an entity updated by several messages changes once per message, so
+every measure is kept in the history and notified). A bad message is rejected on its own,
 kept among the dead letters, and never stops the others.
 """
 
@@ -186,25 +186,18 @@ class Ingestor:
 
     async def _write(self, tenant: str, items: list[tuple[int, list[Entity]]]
                      ) -> list[tuple[int, NgsiLdError]]:
-        """Upsert the updates of one tenant: round k takes each entity's k-th update, so
-        none of them replaces another unrecorded. The failed messages, with why."""
-        rounds: list[list[tuple[int, Entity]]] = []
-        seen: dict[str, int] = defaultdict(int)
+        """Upsert the updates of one tenant in one batch (an entity updated several times
+        changes several times, each kept in the history); the failed messages, with
+        why."""
+        owners: dict[str, list[int]] = defaultdict(list)
         for index, entities in items:
             for entity in entities:
-                turn = seen[entity["id"]]
-                seen[entity["id"]] += 1
-                if turn == len(rounds):
-                    rounds.append([])
-                rounds[turn].append((index, entity))
-        failed: dict[int, NgsiLdError] = {}
-        for updates in rounds:
-            owners: dict[str, list[int]] = defaultdict(list)
-            for index, entity in updates:
                 owners[entity["id"]].append(index)
-            result = await self.entities.batch_upsert(
-                tenant, [entity for _, entity in updates], False, BatchResult())
-            for entity_id, error in result.errors:
-                for index in owners.get(entity_id, ()):
-                    failed.setdefault(index, error)
+        result = await self.entities.batch_upsert(
+            tenant, [entity for _, entities in items for entity in entities], False,
+            BatchResult())
+        failed: dict[int, NgsiLdError] = {}
+        for entity_id, error in result.errors:
+            for index in owners.get(entity_id, ()):
+                failed.setdefault(index, error)
         return sorted(failed.items())

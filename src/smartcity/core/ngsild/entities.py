@@ -365,6 +365,9 @@ class EntityService:
         current: dict[str, Entity] = dict(existing)
         order: list[str] = []
         partly: set[str] = set()
+        # Each application is a change of its own (an entity given twice changes twice:
+        # both are notified and kept in history); the store gets the final state once.
+        changes: list[tuple[str, Entity | None, Entity | None]] = []
         for entity in entities:
             entity_id = entity["id"]
             stored = current.get(entity_id)
@@ -380,21 +383,19 @@ class EntityService:
                 applied, partial = applied
                 result.fail(entity_id, partial)
                 partly.add(entity_id)
+            changes.append(("created" if stored is None else "updated", applied, stored))
             current[entity_id] = applied
             if entity_id not in order:
                 order.append(entity_id)
         writes: list[Write] = []
-        changes: list[tuple[str, Entity | None, Entity | None]] = []
         for entity_id in order:
             before = existing.get(entity_id)
             after = current[entity_id]
             if before is None:
                 writes.append(Write("insert", entity_id, after))
-                changes.append(("created", after, None))
                 result.created.append(entity_id)
             else:
                 writes.append(Write("replace", entity_id, after, expect=before["modifiedAt"]))
-                changes.append(("updated", after, before))
             if entity_id not in partly:
                 result.success.append(entity_id)
         await self._commit(tenant, writes, changes, now)
