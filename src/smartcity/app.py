@@ -49,7 +49,7 @@ from smartcity.ingest.dead_letters import DeadLetters
 from smartcity.ingest.health import HealthWatch
 from smartcity.ingest.ingestor import Ingestor, RateLimit
 from smartcity.ingest.mqtt import MqttSouthbound
-from smartcity.ingest.registry import DEVICES, GROUPS, DeviceRegistry
+from smartcity.ingest.registry import DeviceRegistry
 from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
 from smartcity.store.backend import open_store
@@ -184,8 +184,7 @@ async def build_platform(settings: Settings) -> Platform:
     caches = SharedCaches(store, subscription_service, registry, compiler)
     notifier.refresh = caches.refresh
     devices = DeviceRegistry(store)
-    for kind in (GROUPS, DEVICES):
-        caches.watch(kind, devices.reload)
+    caches.watch(devices)
     dead_letters = DeadLetters()
     ingestor = Ingestor(devices, entity_service, compiler.core, dead_letters,
                         RateLimit(settings.ingest_rate, settings.ingest_burst))

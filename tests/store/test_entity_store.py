@@ -334,7 +334,8 @@ async def test_an_in_memory_store_works_without_a_file() -> None:
 async def test_records_are_kept_per_kind_and_tenant_and_move_the_kind_version(
         store: EntityStore) -> None:
     before = (await store.cache_versions()).get("iot-device", 0)
-    await store.save_record("iot-device", "north", "sensor-1", {"device_id": "sensor-1"})
+    assert await store.save_record("iot-device", "north", "sensor-1",
+                                   {"device_id": "sensor-1"}) == before + 1
     await store.save_record("iot-device", "south", "sensor-1", {"device_id": "sensor-1",
                                                                 "n": 2})
     await store.save_record("iot-group", "north", "key", {"apikey": "key"})
@@ -342,7 +343,7 @@ async def test_records_are_kept_per_kind_and_tenant_and_move_the_kind_version(
     await store.save_record("iot-device", "north", "sensor-1", {"device_id": "sensor-1",
                                                                 "n": 3})
     assert sorted(r["n"] for r in await store.records("iot-device")) == [2, 3]
-    assert await store.delete_record("iot-device", "north", "sensor-1")
-    assert not await store.delete_record("iot-device", "north", "sensor-1")
+    assert await store.delete_record("iot-device", "north", "sensor-1") == (True, before + 4)
+    assert await store.delete_record("iot-device", "north", "sensor-1") == (False, before + 5)
     assert [r["n"] for r in await store.records("iot-device")] == [2]
-    assert (await store.cache_versions())["iot-device"] > before
+    assert (await store.cache_versions())["iot-device"] == before + 5

@@ -35,8 +35,11 @@ def _group_key(service_path: str, resource: str, apikey: str) -> str:
 
 
 class DeviceRegistry:
+    kinds = (GROUPS, DEVICES)
+
     def __init__(self, store: EntityStore) -> None:
         self.store = store
+        self.versions: dict[str, int] = {}
         self._groups: dict[tuple[str, str], tuple[str, ServiceGroup]] = {}  # (tenant, key)
         self._devices: dict[tuple[str, str], tuple[str, Device]] = {}  # (tenant, device id)
         self._by_apikey: dict[str, list[tuple[str, str, ServiceGroup]]] = {}
@@ -45,6 +48,8 @@ class DeviceRegistry:
     async def reload(self) -> None:
         """Fill the registry from the store (at start-up, and after other workers'
         changes)."""
+        versions = await self.store.cache_versions()
+        self.versions = {kind: versions.get(kind, 0) for kind in self.kinds}
         groups = {}
         for record in await self.store.records(GROUPS):
             group = ServiceGroup.model_validate(record["group"])
@@ -150,15 +155,34 @@ class DeviceRegistry:
 
     async def delete_device(self, tenant: str, device_id: str) -> Provisioned:
         current = self.device(tenant, device_id)
-        await self.store.delete_record(DEVICES, tenant, device_id)
-        await self.reload()
+        _, version = await self.store.delete_record(DEVICES, tenant, device_id)
+        if await self._caught_up(version):
+            del self._devices[(tenant, device_id)]
+            self._by_entity.pop((tenant, entity_id(current.device, current.group)), None)
         return current
 
     async def _save_device(self, tenant: str, service_path: str, device: Device) -> None:
-        await self.store.save_record(DEVICES, tenant, device.device_id, {
+        version = await self.store.save_record(DEVICES, tenant, device.device_id, {
             "tenant": tenant, "service_path": service_path,
             "device": device.model_dump(exclude_unset=True)})
+        if await self._caught_up(version):
+            before = self._devices.get((tenant, device.device_id))
+            if before is not None:
+                old = self.device(tenant, device.device_id)
+                self._by_entity.pop((tenant, entity_id(old.device, old.group)), None)
+            self._devices[(tenant, device.device_id)] = (service_path, device)
+            added = self.device(tenant, device.device_id)
+            self._by_entity[(tenant, entity_id(added.device, added.group))] = added
+
+    async def _caught_up(self, version: int) -> bool:
+        """After saving a device: whether the registry may take the change in itself
+        (no other worker changed devices since it loaded, so a fleet provisioned one by
+        one costs no reload each), else it has reloaded."""
+        if version == self.versions.get(DEVICES, 0) + 1:
+            self.versions[DEVICES] = version
+            return True
         await self.reload()
+        return False
 
     def _group_of(self, tenant: str, path: str, device: Device) -> ServiceGroup | None:
         for group_tenant, group_path, group in self._by_apikey.get(device.apikey or "", ()):

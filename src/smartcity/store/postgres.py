@@ -476,19 +476,18 @@ class PostgresStore:
             "SELECT record FROM records WHERE kind = $1", kind)]
 
     async def save_record(self, kind: str, tenant: str, key: str,
-                          record: dict[str, Any]) -> None:
+                          record: dict[str, Any]) -> int:
         async with self.transaction() as conn:
             await conn.execute("INSERT INTO records VALUES ($1, $2, $3, $4) ON CONFLICT "
                                "(kind, tenant, key) DO UPDATE SET record = excluded.record",
                                kind, tenant, key, orjson.dumps(record))
-            await _bump(conn, kind)
+            return await _bump(conn, kind)
 
-    async def delete_record(self, kind: str, tenant: str, key: str) -> bool:
+    async def delete_record(self, kind: str, tenant: str, key: str) -> tuple[bool, int]:
         async with self.transaction() as conn:
             status = await conn.execute("DELETE FROM records WHERE kind = $1 AND tenant = $2 "
                                         "AND key = $3", kind, tenant, key)
-            await _bump(conn, kind)
-        return bool(status != "DELETE 0")
+            return status != "DELETE 0", await _bump(conn, kind)
 
     async def cache_versions(self) -> dict[str, int]:
         return dict(await self.pool.fetch("SELECT name, version FROM cache_versions"))
@@ -499,9 +498,10 @@ _SUBSCRIPTIONS = ("SELECT r.record, s.times_sent, s.times_failed, s.last_notific
                   "subscription_status s ON s.tenant = r.tenant AND s.id = r.id")
 
 
-async def _bump(conn: asyncpg.Connection, name: str) -> None:
-    await conn.execute("INSERT INTO cache_versions VALUES ($1, 1) ON CONFLICT (name) DO "
-                       "UPDATE SET version = cache_versions.version + 1", name)
+async def _bump(conn: asyncpg.Connection, name: str) -> int:
+    return int(await conn.fetchval(
+        "INSERT INTO cache_versions VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET "
+        "version = cache_versions.version + 1 RETURNING version", name))
 
 
 def _text_safe(num: float | None, text: str | None,

@@ -429,19 +429,19 @@ class SqliteStore:
             "SELECT record FROM records WHERE kind = ?", (kind,))]
 
     async def save_record(self, kind: str, tenant: str, key: str,
-                          record: dict[str, Any]) -> None:
+                          record: dict[str, Any]) -> int:
         self.db.execute("INSERT OR REPLACE INTO records VALUES (?,?,?,?)",
                         (kind, tenant, key, orjson.dumps(record)))
-        self._bump(kind)
+        return self._bump(kind)
 
-    async def delete_record(self, kind: str, tenant: str, key: str) -> bool:
+    async def delete_record(self, kind: str, tenant: str, key: str) -> tuple[bool, int]:
         cursor = self.db.execute("DELETE FROM records WHERE kind=? AND tenant=? AND key=?",
                                  (kind, tenant, key))
-        self._bump(kind)
-        return cursor.rowcount > 0
+        return cursor.rowcount > 0, self._bump(kind)
 
-    def _bump(self, kind: str) -> None:
+    def _bump(self, kind: str) -> int:
         self._versions[kind] = self._versions.get(kind, 0) + 1
+        return self._versions[kind]
 
     async def cache_versions(self) -> dict[str, int]:
         return dict(self._versions)

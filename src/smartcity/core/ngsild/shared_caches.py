@@ -9,12 +9,22 @@ written by one process alone (SQLite) has nothing to compare.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from smartcity.core.ngsild.context import ContextCompiler
 from smartcity.core.ngsild.context_registry import ContextRegistry
 from smartcity.core.ngsild.storage import EntityStore
 from smartcity.core.ngsild.subscription_service import SubscriptionService
+
+
+class RecordCache(Protocol):
+    """What a platform service caches of its records."""
+
+    kinds: tuple[str, ...]
+    versions: dict[str, int]  # the store's version of each kind the cache holds
+
+    async def reload(self) -> None:
+        """Read the records again (and the versions, before them)."""
 
 
 class SharedCaches:
@@ -25,22 +35,20 @@ class SharedCaches:
         self.contexts = contexts
         self.compiler = compiler
         self._contexts_version: int | None = None
-        self._watched: dict[str, tuple[Callable[[], Awaitable[None]], int | None]] = {}
+        self._watched: list[RecordCache] = []
 
-    def watch(self, kind: str, reload: Callable[[], Awaitable[None]]) -> None:
-        """Have ``reload`` called when records of ``kind`` (``EntityStore.records``)
-        change on another worker, and once by ``load``."""
-        self._watched[kind] = (reload, None)
+    def watch(self, cache: RecordCache) -> None:
+        """Reload ``cache`` when the store's versions of its kinds of records
+        (``EntityStore.records``) are not the ones it holds, and once by ``load``."""
+        self._watched.append(cache)
 
     async def load(self) -> None:
         """Fill the caches at start-up."""
         self._contexts_version = (await self.store.cache_versions()).get("contexts", 0)
         self.contexts.load(await self.store.contexts())
         await self.subscriptions.load()
-        versions = await self.store.cache_versions()
-        for kind, (reload, _) in self._watched.items():
-            self._watched[kind] = (reload, versions.get(kind, 0))
-            await reload()
+        for cache in self._watched:
+            await cache.reload()
 
     async def refresh(self) -> None:
         if not self.store.shared:
@@ -52,7 +60,6 @@ class SharedCaches:
             self._contexts_version = version
             self.contexts.reload(await self.store.contexts())
             self.compiler.forget()
-        for kind, (reload, known) in self._watched.items():
-            if versions.get(kind, 0) != known:
-                self._watched[kind] = (reload, versions.get(kind, 0))
-                await reload()
+        for cache in self._watched:
+            if any(versions.get(kind, 0) != cache.versions.get(kind) for kind in cache.kinds):
+                await cache.reload()

@@ -179,11 +179,12 @@ class EntityStore(Protocol):
         IoT devices), of every tenant."""
 
     async def save_record(self, kind: str, tenant: str, key: str,
-                          record: dict[str, Any]) -> None:
-        """Insert or replace a record; moves the kind's cache version."""
+                          record: dict[str, Any]) -> int:
+        """Insert or replace a record; moves the kind's cache version, and answers the
+        new one (one more than before: no other process changed the kind meanwhile)."""
 
-    async def delete_record(self, kind: str, tenant: str, key: str) -> bool:
-        """Remove a record (False: there was none); moves the kind's cache version."""
+    async def delete_record(self, kind: str, tenant: str, key: str) -> tuple[bool, int]:
+        """Remove a record: (whether there was one, the kind's new cache version)."""
 
     async def cache_versions(self) -> dict[str, int]:
         """A number per kind of record processes cache ("subscriptions", "contexts"),
