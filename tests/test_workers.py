@@ -227,3 +227,37 @@ def _answers(api: httpx.Client) -> bool:
         return api.get("/types").status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_batches_creating_the_same_entities_in_opposite_orders_never_fail(
+        workers: tuple[httpx.Client, httpx.Client]) -> None:
+    """Inserted in id order, racing creations wait for each other instead of deadlocking."""
+    def create(api: httpx.Client, ids: list[str]) -> list[int]:
+        body = [{"id": i, "type": "Streetlight"} for i in ids]
+        return [api.post("/entityOperations/upsert", json=body).status_code]
+
+    for round_ in range(10):
+        ids = [f"urn:ngsi-ld:Streetlight:order-{round_}-{n}" for n in range(20)]
+        with ThreadPoolExecutor(2) as pool:
+            statuses = list(pool.map(create, workers, [ids, ids[::-1]]))
+        assert all(s in (201, 204) for run in statuses for s in run), statuses
+
+
+def test_a_batch_racing_a_delete_reports_the_deleted_entity_alone(
+        workers: tuple[httpx.Client, httpx.Client]) -> None:
+    a, b = workers
+    ids = [f"urn:ngsi-ld:Streetlight:gone-{n}" for n in range(200)]
+    assert a.post("/entityOperations/create", json=[
+        {"id": i, "type": "Streetlight", "level": 0} for i in ids]).status_code == 201
+
+    def update() -> httpx.Response:
+        return a.post("/entityOperations/update", json=[
+            {"id": i, "level": {"type": "Property", "value": 1}} for i in ids])
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(update)
+        assert b.delete(f"/entities/{ids[100]}").status_code == 204
+        response = pending.result()
+    assert response.status_code in (204, 207), response.text
+    if response.status_code == 207:
+        assert [e["entityId"] for e in response.json()["errors"]] == [ids[100]]

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
-from smartcity.core.ngsild.errors import AlreadyExists, BadRequestData
+from smartcity.core.ngsild.errors import AlreadyExists, BadRequestData, Conflict
 from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
@@ -43,7 +43,8 @@ GEO_SLOTS = 1024  # most geometries of one entity, as on SQLite
 # What a lost or restarting database raises: the request may succeed once it is back.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError, asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError)
+    asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError)
 
 
 # Rights are named per schema: several stores may share one database.
@@ -83,6 +84,7 @@ class PostgresStore:
         self.url = url
         self.history = PostgresHistory(pool)
         self._locks: asyncpg.Connection | None = None  # holds the advisory locks
+        self._held: dict[str, asyncpg.Connection] = {}  # right -> connection it is held on
         self._locking = asyncio.Lock()
 
     @classmethod
@@ -244,6 +246,9 @@ class PostgresStore:
                     # Another worker created one of the entities since this write read them.
                     raise AlreadyExists("An entity of the request was created meanwhile") \
                         from None
+                if isinstance(exc, asyncpg.TransactionRollbackError):
+                    # A deadlock or serialization failure with another worker: try again.
+                    raise Conflict("The write met another worker's; try again") from None
                 # Retention on another worker dropped a month this one knew: make it again.
                 if attempt == 2 or not isinstance(exc, asyncpg.CheckViolationError) \
                         or "no partition" not in str(exc):
@@ -298,8 +303,11 @@ class PostgresStore:
                 "SELECT u.pk, $1, u.id, u.m, u.s, u.v, u.d FROM unnest($2::bigint[], "
                 "$3::text[], $4::text[], $5::bytea[], $6::bytea[], $7::bytea[]) "
                 "AS u(pk, id, m, s, v, d)", tenant, *columns(
-                    [(pk, n.entity_id, n.entity["modifiedAt"], n.shape, n.signature, n.doc)
-                     for pk, n in zip(new_pks, plan.inserted, strict=True)]))
+                    # Keys in id order (pks keep the request's): two workers inserting
+                    # the same new entities then wait for each other, never deadlock.
+                    sorted(((pk, n.entity_id, n.entity["modifiedAt"], n.shape, n.signature,
+                             n.doc) for pk, n in zip(new_pks, plan.inserted, strict=True)),
+                           key=lambda row: row[1])))
         if plan.revalued:
             await conn.execute(
                 "UPDATE entity_attrs a SET num = (u->>2)::float8, str = u->>3, "
@@ -383,9 +391,13 @@ class PostgresStore:
                 self._locks = await asyncpg.connect(self.url)
             locks = self._locks
             held = await locks.fetchval(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", name)
+        if held:
+            self._held[name] = locks
         try:
             yield bool(held)
         finally:
+            if held and self._held.get(name) is locks:
+                del self._held[name]
             if held and not locks.is_closed():
                 # A connection lost meanwhile took the lock with it.
                 with contextlib.suppress(OSError, asyncpg.PostgresError,
@@ -396,6 +408,9 @@ class PostgresStore:
     async def rights_held(self) -> bool:
         async with self._locking:
             if self._locks is None or self._locks.is_closed():
+                return False
+            # A right taken on a connection since lost is lost, whatever the new one holds.
+            if any(conn is not self._locks for conn in self._held.values()):
                 return False
             try:
                 await self._locks.execute("SELECT 1")

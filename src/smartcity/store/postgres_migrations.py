@@ -20,6 +20,8 @@ from smartcity.store.subscription_rows import split_status
 
 _LOCK = 0x5C17_0001  # advisory lock key of schema changes
 
+# Indexed strings compare by code point (COLLATE "C"), as the q predicate and SQLite do: a
+# database's own collation (en_US, ...) would drop true matches of range filters.
 # Documents are kept as the JSON bytes the store wrote, not jsonb: they come back exactly
 # (member order, \u0000 in strings, numbers as written) and the server does not parse them.
 ENTITIES = """
@@ -39,7 +41,8 @@ CREATE TABLE entity_types (
 );
 CREATE TABLE entity_attrs (
     tenant text NOT NULL, attr text NOT NULL, entity bigint NOT NULL, kinds text NOT NULL,
-    num double precision, str text, complex boolean NOT NULL, instances integer NOT NULL,
+    num double precision, str text COLLATE "C", complex boolean NOT NULL,
+    instances integer NOT NULL,
     PRIMARY KEY (tenant, attr, entity)
 );
 CREATE INDEX entity_attrs_num ON entity_attrs (tenant, attr, num) WHERE num IS NOT NULL;
@@ -157,7 +160,11 @@ async def _ensure_ledger(conn: asyncpg.Connection) -> None:
 
 async def current_version(conn: asyncpg.Connection) -> int:
     """The latest migration applied to the connection's schema (0: none)."""
-    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    # In the connection's own schema: another one further down the search path may hold
+    # another installation.
+    exists = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = "
+        "current_schema() AND table_name = 'schema_migrations')")
     if not exists:
         return 0
     return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))

@@ -261,7 +261,9 @@ class EntityService:
                                     list(result.created))
                 try:
                     done = await attempt(items, trial)
-                except (Conflict, AlreadyExists):
+                except (Conflict, AlreadyExists, ResourceNotFound):
+                    # Raised by the store: an entity changed, appeared or went away
+                    # since it was read (missing ones the batch reports, never raises).
                     items = orjson.loads(request)
                     continue
                 result.success, result.errors, result.created = \

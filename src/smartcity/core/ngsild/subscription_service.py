@@ -54,16 +54,17 @@ class SubscriptionService:
         counts stay on top."""
         if version == self._version:
             return
-        before = self._registry
-        self._version = version
-        self._registry = {}
-        for stored in await self.store.subscriptions():
+        stored_records = await self.store.subscriptions()
+        # Built aside and swapped in at once: requests served meanwhile see the old one.
+        before, registry = self._registry, {}
+        for stored in stored_records:
             key = (stored["tenant"], stored["id"])
-            record = with_status(stored, self._unsaved.get(key, {}))
-            self._registry[key] = record
+            registry[key] = with_status(stored, self._unsaved.get(key, {}))
+        self._registry, self._version = registry, version
+        for key, record in registry.items():
             if before.get(key) != record:
                 self._changed(record, *key)
-        for key in before.keys() - self._registry.keys():
+        for key in before.keys() - registry.keys():
             self._changed(None, *key)
 
     def on_change(self, listener: Listener) -> None:
