@@ -53,6 +53,7 @@ from smartcity.ingest.registry import DeviceRegistry
 from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
 from smartcity.store.backend import open_store
+from smartcity.store.postgres import UNAVAILABLE
 
 MAX_CONTEXT_BYTES = 1024 * 1024
 log = logging.getLogger(__name__)
@@ -187,7 +188,8 @@ async def build_platform(settings: Settings) -> Platform:
     caches.watch(devices)
     dead_letters = DeadLetters()
     ingestor = Ingestor(devices, entity_service, compiler.core, dead_letters,
-                        RateLimit(settings.ingest_rate, settings.ingest_burst))
+                        RateLimit(settings.ingest_rate, settings.ingest_burst),
+                        transient=lambda exc: isinstance(exc, UNAVAILABLE))
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,

@@ -11,6 +11,7 @@ kept among the dead letters, and never stops the others.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ import orjson
 
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.entities import BatchResult, EntityService
-from smartcity.core.ngsild.errors import BadRequestData, NgsiLdError
+from smartcity.core.ngsild.errors import BadRequestData, InternalError, NgsiLdError
 from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import parse_entity
@@ -36,6 +37,7 @@ from smartcity.ingest.measures import (
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.ingest.ultralight import parse_ultralight
 
+log = logging.getLogger(__name__)
 Encoding = Literal["json", "ul", "lorawan"]
 MAX_JSON = 64 * 1024
 # A device's dateLastValueReported is written at most this often (microseconds): once per
@@ -126,8 +128,12 @@ class RateLimit:
 
 class Ingestor:
     def __init__(self, registry: DeviceRegistry, entities: EntityService, terms: TermMap,
-                 dead_letters: DeadLetters, limit: RateLimit) -> None:
+                 dead_letters: DeadLetters, limit: RateLimit,
+                 transient: Callable[[BaseException], bool] = lambda exc: False) -> None:
         self.registry = registry
+        # Whether a failed write may succeed later unchanged (the database is away): then
+        # the caller keeps the batch and tries again, and no message is blamed.
+        self.transient = transient
         self.entities = entities
         self.terms = terms
         self.dead_letters = dead_letters
@@ -149,7 +155,7 @@ class Ingestor:
                 continue
             updates[tenant].append((index, entities))
         for tenant, items in updates.items():
-            for index, error in await self._write(tenant, items):
+            for index, error in await self._write_or_split(tenant, items):
                 outcomes[index] = error
         for message, outcome in zip(messages, outcomes, strict=True):
             for gateway in message.gateways:
@@ -183,6 +189,29 @@ class Ingestor:
             fragments.append(device_fragment(provisioned, last, message.radio, battery))
             self._reported[key] = last
         return provisioned.tenant, [parse_entity(f, self.terms) for f in fragments]
+
+    async def _write_or_split(self, tenant: str, items: list[tuple[int, list[Entity]]]
+                              ) -> list[tuple[int, NgsiLdError]]:
+        """Write a batch; if the store refuses it as a whole, each message on its own, so
+        that one bad message is blamed and the others land."""
+        try:
+            return await self._write(tenant, items)
+        except Exception as exc:
+            if self.transient(exc):
+                raise
+        failed: list[tuple[int, NgsiLdError]] = []
+        for item in items:
+            try:
+                failed.extend(await self._write(tenant, [item]))
+            except NgsiLdError as exc:
+                failed.append((item[0], exc))
+            except Exception as exc:
+                if self.transient(exc):
+                    raise
+                log.warning("a measurement of %s was not stored: %r", tenant or "the default "
+                            "tenant", exc)
+                failed.append((item[0], InternalError("The measurement could not be stored")))
+        return failed
 
     async def _write(self, tenant: str, items: list[tuple[int, list[Entity]]]
                      ) -> list[tuple[int, NgsiLdError]]:

@@ -149,8 +149,20 @@ class MqttSouthbound:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
+            await self._ingest(batch)
+
+    async def _ingest(self, batch: list[Message]) -> None:
+        """Apply a batch; while the database is away, keep it and try again."""
+        pause = 0.5
+        while True:
             try:
                 await self.ingestor.ingest(batch)
-            except Exception:
-                log.exception("a batch of %d measurements failed; the next goes on",
-                              len(batch))
+                return
+            except Exception as exc:
+                if not self.ingestor.transient(exc):
+                    log.exception("a batch of %d measurements failed", len(batch))
+                    return
+                log.warning("the database is away (%s); %d measurements wait", exc,
+                            len(batch))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
