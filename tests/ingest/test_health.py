@@ -50,6 +50,7 @@ def test_a_battery_is_low_below_the_threshold_as_fraction_or_percent(
 
 SERVICE = {"fiware-service": "healthcity", "fiware-servicepath": "/"}
 ALERT = "https://smartdatamodels.org/dataModel.Alert/"
+DEVICE = "https://smartdatamodels.org/dataModel.Device/"
 
 
 @pytest.fixture
@@ -63,6 +64,15 @@ def report(iot: httpx.Client, apikey: str, device_id: str, when: datetime,
     body = {"TimeInstant": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "t": 20, **measures}
     assert iot.post("/iot/json", params={"k": apikey, "i": device_id}, json=body
                     ).status_code == 200
+
+
+def last_report(iot: httpx.Client, device_id: str, when: datetime) -> None:
+    """Set when the device last reported, as its Device entity tells it."""
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert iot.patch(f"/ngsi-ld/v1/entities/urn:ngsi-ld:Device:{device_id}/attrs", json={
+        DEVICE + "dateLastValueReported": {"type": "Property", "value": {
+            "@type": "DateTime", "@value": stamp}}},
+        headers={"NGSILD-Tenant": "healthcity"}).status_code == 204
 
 
 def alerts(base: str, wanted: set[str], timeout: float = 10) -> set[str]:
@@ -85,16 +95,26 @@ def test_silence_and_low_battery_raise_alerts_that_clear(base: str) -> None:
             "apikey": "hk", "resource": "/iot/json", "entity_type": "WeatherObserved",
             "expected_interval": 60}]}).status_code == 201
         now = datetime.now(UTC)
-        report(iot, "hk", "quiet", now - timedelta(hours=1))
+        report(iot, "hk", "quiet", now)
         report(iot, "hk", "weak", now, batteryLevel=8)
+        # "quiet" last reported an hour ago (its Device entity says so; the platform
+        # takes reports at their arrival, never at the device's own clock).
+        last_report(iot, "quiet", now - timedelta(hours=1))
         assert alerts(base, {"urn:ngsi-ld:Alert:quiet:deviceSilent",
                              "urn:ngsi-ld:Alert:weak:lowBattery"}) == {
             "urn:ngsi-ld:Alert:quiet:deviceSilent", "urn:ngsi-ld:Alert:weak:lowBattery"}
+        # Held alerts are not written again at every check (each write would notify).
+        weak = "/ngsi-ld/v1/entities/urn:ngsi-ld:Alert:weak:lowBattery"
+        tenant = {"NGSILD-Tenant": "healthcity", "Accept": "application/json"}
+        first = iot.get(weak, params={"options": "sysAttrs"}, headers=tenant).json()
+        time.sleep(0.7)
+        again = iot.get(weak, params={"options": "sysAttrs"}, headers=tenant).json()
+        assert again["modifiedAt"] == first["modifiedAt"]
         seen = iot.get("/iot/overview", headers=SERVICE).json()
         assert seen["devices"] == 2
         assert (seen["online"], seen["offline"]) == (1, 1)
         assert seen["alarms"] == {"deviceSilent": 1, "lowBattery": 1}
         assert seen["byEntityType"] == {"WeatherObserved": 2}
-        report(iot, "hk", "quiet", datetime.now(UTC))
+        last_report(iot, "quiet", datetime.now(UTC))
         assert alerts(base, {"urn:ngsi-ld:Alert:weak:lowBattery"}) == {
             "urn:ngsi-ld:Alert:weak:lowBattery"}

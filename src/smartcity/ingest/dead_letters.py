@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 EXCERPT = 256  # bytes of a rejected payload kept
+COUNTED = 10_000  # devices counted one by one; rejections of any further go under "*"
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,10 @@ class DeadLetters:
             payload: bytes) -> None:
         self._latest.append(DeadLetter(at, transport, apikey, device_id, reason,
                                        payload[:EXCERPT].decode("utf-8", "replace")))
-        self.rejected[(apikey, device_id)] += 1
+        key = (apikey, device_id)
+        if key not in self.rejected and len(self.rejected) >= COUNTED:
+            key = ("*", "*")  # keys and ids made up by a flood must not fill memory
+        self.rejected[key] += 1
 
     def latest(self, limit: int) -> list[dict[str, Any]]:
         """The latest rejections, newest first, each with its device's total count."""

@@ -32,6 +32,7 @@ from smartcity.ingest.registry import DeviceRegistry, Provisioned
 SILENT, LOW_BATTERY = "deviceSilent", "lowBattery"
 # Smart Data Models: dataModel.Alert
 ALERT = "https://smartdatamodels.org/dataModel.Alert/"
+DESCRIPTION = "http://purl.org/dc/terms/description"
 # Reports reach the Device entity at most once a minute: silence counts beyond that.
 SLACK = 60_000_000
 
@@ -75,8 +76,7 @@ def alert_fragment(provisioned: Provisioned, condition: Condition, now: int
             ALERT + "category": {"type": "Property", "value": "device"},
             ALERT + "subCategory": {"type": "Property", "value": condition.kind},
             ALERT + "severity": {"type": "Property", "value": "medium"},
-            "http://purl.org/dc/terms/description": {"type": "Property",
-                                                     "value": condition.description},
+            DESCRIPTION: {"type": "Property", "value": condition.description},
             ALERT + "dateIssued": {"type": "Property", "value": {
                 "@type": "DateTime", "@value": format_instant(now)}},
             ALERT + "alertSource": {"type": "Relationship",
@@ -147,6 +147,11 @@ class HealthWatch:
         alerts = [parse_entity(u, self.terms) for u in updates if "type" in u]
         states = [parse_entity(u, self.terms, require_type=False, for_update=True)
                   for u in updates if "type" not in u]
+        # An alert is written when it is raised or its description changes, not at every
+        # check: each write would notify its subscribers again.
+        raised = await self.entities.store.get_many(tenant, [a["id"] for a in alerts])
+        alerts = [a for a in alerts if a["id"] not in raised or
+                  _description(raised[a["id"]]) != _description(a)]
         if alerts:
             await self.entities.batch_upsert(tenant, alerts, True, BatchResult())
         existing = await self.entities.store.get_many(tenant, [s["id"] for s in states])
@@ -156,6 +161,13 @@ class HealthWatch:
         if changed:
             await self.entities.batch_update(tenant, changed, True, BatchResult())
         stale = await self.entities.store.get_many(tenant, cleared)
+        if stale:
+            await self.entities.batch_delete(tenant, list(stale), BatchResult())
+
+    async def forget(self, tenant: str, device_id: str) -> None:
+        """Withdraw the alerts of a device that is no longer provisioned."""
+        ids = [alert_id(device_id, kind) for kind in (SILENT, LOW_BATTERY)]
+        stale = await self.entities.store.get_many(tenant, ids)
         if stale:
             await self.entities.batch_delete(tenant, list(stale), BatchResult())
 
@@ -188,3 +200,8 @@ class HealthWatch:
                 "unknown": state["unknown"], "alarms": dict(alarms),
                 "gateways": [{"id": g, "lastContact": format_instant(at)}
                              for g, at in sorted(gateways.items())]}
+
+
+def _description(alert: Entity) -> Any:
+    found = alert["attrs"].get(DESCRIPTION)
+    return value_of(found[0]) if found else None

@@ -140,8 +140,8 @@ class Ingestor:
         self.limit = limit
         # When each device's Device entity was last told it reported (per process).
         self._reported: dict[tuple[str, str], int] = {}
-        # When each LoRaWAN gateway last forwarded an uplink here.
-        self.gateways: dict[str, int] = {}
+        # Per tenant, when each LoRaWAN gateway last forwarded one of its devices' uplinks.
+        self.gateways: dict[str, dict[str, int]] = {}
 
     async def ingest(self, messages: Sequence[Message]) -> list[NgsiLdError | None]:
         """Apply a batch of messages; per message, None or why it was rejected."""
@@ -154,12 +154,14 @@ class Ingestor:
                 outcomes[index] = exc
                 continue
             updates[tenant].append((index, entities))
+            # Gateways count as heard from only for devices they serve, in their tenant.
+            heard = self.gateways.setdefault(tenant, {})
+            for gateway in message.gateways:
+                heard[gateway] = max(heard.get(gateway, 0), message.received)
         for tenant, items in updates.items():
             for index, error in await self._write_or_split(tenant, items):
                 outcomes[index] = error
         for message, outcome in zip(messages, outcomes, strict=True):
-            for gateway in message.gateways:
-                self.gateways[gateway] = max(self.gateways.get(gateway, 0), message.received)
             if outcome is not None:
                 self.dead_letters.add(format_instant(message.received), message.transport,
                                       message.apikey, message.device_id, str(outcome),
@@ -167,27 +169,27 @@ class Ingestor:
         return outcomes
 
     async def _updates(self, message: Message) -> tuple[str, list[Entity]]:
-        if not self.limit.admit((message.apikey, message.device_id)):
+        provisioned = await self.registry.resolve(message.apikey, message.device_id)
+        # Held to its rate once known: strangers make no buckets.
+        if not self.limit.admit((provisioned.tenant, message.device_id)):
             raise TooManyMeasurements(f"Device {message.device_id!r} sends faster than "
                                       f"{self.limit.rate:g} measurements/s")
-        provisioned = await self.registry.resolve(message.apikey, message.device_id)
         fragments = []
-        last = None
         battery = None
         device, group = provisioned.device, provisioned.group
         profile = device.decoder or (group.decoder if group else None)
         for measures, given in decode(message, profile):
             observed = observed_time(measures, given, message.received)
             fragments.append(entity_fragment(provisioned, measures, observed))
-            last = observed if last is None else max(last, observed)
             level = measures.get(BATTERY)
             if isinstance(level, int | float) and not isinstance(level, bool):
                 battery = float(level)
+        # The device reported when the message arrived: its own clock may be wrong.
         key = (provisioned.tenant, provisioned.device.device_id)
-        assert last is not None
-        if last - self._reported.get(key, -REPORT_EVERY) >= REPORT_EVERY:
-            fragments.append(device_fragment(provisioned, last, message.radio, battery))
-            self._reported[key] = last
+        if message.received - self._reported.get(key, -REPORT_EVERY) >= REPORT_EVERY:
+            fragments.append(device_fragment(provisioned, message.received, message.radio,
+                                             battery))
+            self._reported[key] = message.received
         return provisioned.tenant, [parse_entity(f, self.terms) for f in fragments]
 
     async def _write_or_split(self, tenant: str, items: list[tuple[int, list[Entity]]]

@@ -162,6 +162,7 @@ async def delete_device(device_id: str, request: Request) -> Response:
     # Its Device entity may have been deleted through the NGSI-LD API already.
     with contextlib.suppress(ResourceNotFound):
         await platform.entities.delete(removed.tenant, device_entity_id(device_id))
+    await platform.health.forget(removed.tenant, device_id)
     return Response(status_code=204)
 
 
@@ -243,8 +244,8 @@ async def overview(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset())
     tenant, _ = service_of(request)
-    return json_response(await platform.health.overview(tenant,
-                                                        platform.ingestor.gateways))
+    return json_response(await platform.health.overview(
+        tenant, platform.ingestor.gateways.get(tenant, {})))
 
 
 @router.get("/iot/deadletters", summary="Rejected measurements, newest first")
