@@ -156,3 +156,22 @@ def test_an_outage_of_nats_delays_changes_and_loses_none(
             assert ids(seen, 1, timeout=1.5) == []  # and nothing twice
     finally:
         receiver.close()
+
+
+def test_two_databases_on_one_stream_lose_none_of_each_others_changes(
+        own_nats: NatsServer, tmp_path: Path) -> None:
+    """Outbox numbers repeat from one database to another: message ids must not."""
+    servers = [LiveServer(Settings(db=str(tmp_path / f"{name}.db"), event_bus=own_nats.url))
+               for name in ("north", "south")]
+    with servers[0] as north, servers[1] as south:
+        seen = [watch(server) for server in servers]
+        for base, name in ((north, "north"), (south, "south")):
+            lamp = {"id": f"urn:ngsi-ld:Streetlight:{name}", "type": "Streetlight"}
+            assert httpx.post(base + "/ngsi-ld/v1/entities", json=lamp).status_code == 201
+        found: list[str] = []
+        deadline = time.monotonic() + 15
+        while len(found) < 2 and time.monotonic() < deadline:
+            for queue_ in seen:
+                found.extend(ids(queue_, 1, timeout=0.2))
+        assert sorted(found) == ["urn:ngsi-ld:Streetlight:north",
+                                 "urn:ngsi-ld:Streetlight:south"]

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import nats
 import orjson
@@ -51,6 +53,7 @@ class JetStreamBus:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._identity = ""  # the store's, in message ids: outbox numbers repeat elsewhere
 
     def subscribe(self, handler: Handler) -> Callable[[], None]:
         return self._handlers.subscribe(handler)
@@ -60,6 +63,8 @@ class JetStreamBus:
 
     async def start(self) -> None:
         """Connect in the background: the platform serves while NATS is away."""
+        self._identity = hashlib.blake2b((await self.store.identity()).encode(),
+                                         digest_size=8).hexdigest()
         self._tasks = [asyncio.create_task(self._connect())]
 
     async def stop(self) -> None:
@@ -122,7 +127,8 @@ class JetStreamBus:
         if not rows:
             return False
         publishing = [self._js.publish(self.subject, orjson.dumps(change),
-                                       headers={"Nats-Msg-Id": f"{number}.{index}"})
+                                       headers={"Nats-Msg-Id":
+                                                f"{self._identity}.{number}.{index}"})
                       for number, events in rows
                       for index, change in enumerate(orjson.loads(events))]
         await asyncio.gather(*publishing)
@@ -145,8 +151,19 @@ class JetStreamBus:
                 log.info("reading changes from NATS failed (%s); trying again", exc)
                 await asyncio.sleep(POLL)
                 continue
-            await self._handlers.deliver([EntityChange(*orjson.loads(m.data))
-                                          for m in messages])
+            await self._handlers.deliver([change for change in map(_change, messages)
+                                          if change is not None])
             for message in messages:
                 with contextlib.suppress(Exception):  # unacknowledged: handled again
                     await message.ack()
+
+
+def _change(message: Any) -> EntityChange | None:
+    """The change a message carries; None (logged, then acknowledged so it is not
+    redelivered for ever) for one that is not a change of this platform."""
+    try:
+        return EntityChange(*orjson.loads(message.data))
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        log.warning("a message on %s is not an entity change (%s); skipped",
+                    message.subject, exc)
+        return None

@@ -504,6 +504,9 @@ class PostgresStore:
                                         "AND key = $3", kind, tenant, key)
             return status != "DELETE 0", await _bump(conn, kind)
 
+    async def identity(self) -> str:
+        return str(await self.pool.fetchval("SELECT id FROM platform_identity"))
+
     async def cache_versions(self) -> dict[str, int]:
         return dict(await self.pool.fetch("SELECT name, version FROM cache_versions"))
 

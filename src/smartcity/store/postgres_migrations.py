@@ -104,7 +104,7 @@ async def _history(conn: asyncpg.Connection, postgis: bool) -> None:
 
 
 # Workers: delivery counters added to, never overwritten; versions of what they cache;
-# change events waiting for the event bus.
+# change events waiting for the event bus, and the database's name for their ids.
 WORKERS = """
 CREATE TABLE subscription_status (
     tenant text NOT NULL, id text NOT NULL, times_sent bigint NOT NULL DEFAULT 0,
@@ -115,6 +115,8 @@ CREATE TABLE cache_versions (name text PRIMARY KEY, version bigint NOT NULL);
 CREATE TABLE event_outbox (
     number bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, events bytea NOT NULL
 );
+CREATE TABLE platform_identity (id text NOT NULL);
+INSERT INTO platform_identity VALUES (gen_random_uuid()::text);
 """
 
 

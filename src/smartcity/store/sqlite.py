@@ -8,6 +8,7 @@ less than a thread hand-off would cost.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -442,6 +443,11 @@ class SqliteStore:
     def _bump(self, kind: str) -> int:
         self._versions[kind] = self._versions.get(kind, 0) + 1
         return self._versions[kind]
+
+    async def identity(self) -> str:
+        # A file is known by where it lives; a database in memory lives as long as us.
+        return str(Path(self.path).resolve()) if self.path != ":memory:" else \
+            f"memory-{id(self)}-{os.getpid()}"
 
     async def cache_versions(self) -> dict[str, int]:
         return dict(self._versions)

@@ -186,6 +186,10 @@ class EntityStore(Protocol):
     async def delete_record(self, kind: str, tenant: str, key: str) -> tuple[bool, int]:
         """Remove a record: (whether there was one, the kind's new cache version)."""
 
+    async def identity(self) -> str:
+        """A name of this database that no other has (for ids it hands to others, such
+        as the event bus's message ids)."""
+
     async def cache_versions(self) -> dict[str, int]:
         """A number per kind of record processes cache ("subscriptions", "contexts"),
         moved by every save and delete of one."""
