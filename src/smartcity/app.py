@@ -164,7 +164,8 @@ async def build_platform(settings: Settings) -> Platform:
             loop.call_soon_threadsafe(start)
 
     registry = ContextRegistry(lambda: timestamp(clock.now()),
-                               persist=lambda record: run_soon(store.save_context(record)),
+                               persist=lambda record, changed: run_soon(
+                                   store.save_context(record, changed=changed)),
                                forget=lambda local_id: run_soon(store.delete_context(local_id)))
     fetch = context_fetcher(settings.context_fetch_timeout) if settings.fetch_contexts else None
     documents = ContextDocuments(fetch=fetch, lookup=registry.lookup, on_fetched=registry.cache)

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(1885, ge=1, le=65535, description="embedded MQTT listener port "
                            "(not 1883, which a real broker holds)")
-    iot_mqtt: str = Field("", pattern=r"^(|off|mqtts?://.+)$", description="the broker "
+    iot_mqtt: str = Field("", pattern=r"^(|off|mqtt://.+)$", description="the broker "
                           "devices publish measurements to: '' for the embedded listener "
                           "(when it runs), an mqtt:// URL (Mosquitto), or 'off'")
     command_timeout: float = Field(30.0, gt=0, description="seconds a device has to "

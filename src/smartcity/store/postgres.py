@@ -473,12 +473,13 @@ class PostgresStore:
     async def contexts(self) -> list[dict[str, Any]]:
         return [orjson.loads(r) for (r,) in await self.pool.fetch("SELECT record FROM contexts")]
 
-    async def save_context(self, record: dict[str, Any]) -> None:
+    async def save_context(self, record: dict[str, Any], changed: bool = True) -> None:
         async with self.transaction() as conn:
             await conn.execute("INSERT INTO contexts VALUES ($1, $2) ON CONFLICT (local_id) "
                                "DO UPDATE SET record = excluded.record",
                                record["localId"], orjson.dumps(record))
-            await _bump(conn, "contexts")
+            if changed:
+                await _bump(conn, "contexts")
 
     async def delete_context(self, local_id: str) -> None:
         async with self.transaction() as conn:

@@ -415,10 +415,11 @@ class SqliteStore:
     async def contexts(self) -> list[dict[str, Any]]:
         return [orjson.loads(r) for (r,) in self.db.execute("SELECT record FROM contexts")]
 
-    async def save_context(self, record: dict[str, Any]) -> None:
+    async def save_context(self, record: dict[str, Any], changed: bool = True) -> None:
         self.db.execute("INSERT OR REPLACE INTO contexts VALUES (?,?)",
                         (record["localId"], orjson.dumps(record)))
-        self._bump("contexts")
+        if changed:
+            self._bump("contexts")
 
     async def delete_context(self, local_id: str) -> None:
         self.db.execute("DELETE FROM contexts WHERE local_id=?", (local_id,))

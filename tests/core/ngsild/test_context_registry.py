@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -23,9 +24,11 @@ DOC = {"@context": {"A1": "urn:test:A1"}}
 class Store:
     def __init__(self) -> None:
         self.saved: dict[str, dict[str, Any]] = {}
+        self.changes = 0  # saves that were more than usage counters
 
-    def persist(self, record: dict[str, Any]) -> None:
+    def persist(self, record: dict[str, Any], changed: bool) -> None:
         self.saved[record["localId"]] = record
+        self.changes += changed
 
     def forget(self, local_id: str) -> None:
         self.saved.pop(local_id, None)
@@ -102,6 +105,17 @@ def test_lookup_counts_uses(registry: ContextRegistry) -> None:
     assert record["numberOfHits"] == 2
     assert record["lastUsage"]
     assert registry.lookup("http://example.test/unknown.jsonld") is None
+
+
+def test_using_a_context_saves_its_counters_as_no_change_of_it(
+        registry: ContextRegistry, store: Store) -> None:
+    """Other workers reload their @contexts on a change; counting a use is none."""
+    record = registry.add_hosted(DOC, BASE)
+    changes = store.changes
+    with patch("smartcity.core.ngsild.context_registry.PERSIST_USAGE_EVERY", 0):
+        registry.lookup(record["URL"])
+    assert store.saved[record["localId"]]["numberOfHits"] == 1
+    assert store.changes == changes
 
 
 def test_cached_on_download_counts_that_first_use(registry: ContextRegistry) -> None:

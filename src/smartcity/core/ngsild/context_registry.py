@@ -64,15 +64,16 @@ class ContextRegistry:
     """Keeps @context documents and their bookkeeping (hits, last use).
 
     Records are plain dicts so a store can persist them as they are; ``persist``
-    is called when one is added or changed (usage counters at most every
-    PERSIST_USAGE_EVERY seconds), ``forget`` when one is deleted.
+    is called when one is added or changed (with ``changed`` False when only its usage
+    counters moved, at most every PERSIST_USAGE_EVERY seconds), ``forget`` when one is
+    deleted.
     """
 
     def __init__(self, now: Callable[[], str],
-                 persist: Callable[[Record], None] | None = None,
+                 persist: Callable[[Record, bool], None] | None = None,
                  forget: Callable[[str], None] | None = None) -> None:
         self._now = now
-        self._persist = persist or (lambda record: None)
+        self._persist = persist or (lambda record, changed: None)
         self._forget = forget or (lambda local_id: None)
         self._records: dict[str, Record] = {}
         self._by_url: dict[str, str] = {}
@@ -110,12 +111,13 @@ class ContextRegistry:
         self._records[record["localId"]] = record
         self._by_url[record["URL"]] = record["localId"]
 
-    def _save(self, record: Record) -> None:
-        """Persist a snapshot (the live dict keeps changing under other threads)."""
+    def _save(self, record: Record, changed: bool = True) -> None:
+        """Persist a snapshot (the live dict keeps changing under other threads);
+        ``changed`` False when only its usage counters moved."""
         with self._lock:
             snapshot = dict(record)
             self._persisted[record["localId"]] = time.monotonic()
-        self._persist(snapshot)
+        self._persist(snapshot, changed)
 
     def _new(self, url: str, kind: str, document: Any, tenant: str | None,
              local_id: str | None = None, used: bool = False) -> Record:
@@ -193,7 +195,7 @@ class ContextRegistry:
             record["lastUsage"] = self._now()
             due = time.monotonic() - self._persisted.get(record["localId"], 0.0)
         if due >= PERSIST_USAGE_EVERY:
-            self._save(record)
+            self._save(record, changed=False)
         return record["document"]
 
     # -- management API ---------------------------------------------------------

@@ -170,7 +170,9 @@ class EntityStore(Protocol):
 
     async def contexts(self) -> list[dict[str, Any]]: ...
 
-    async def save_context(self, record: dict[str, Any]) -> None: ...
+    async def save_context(self, record: dict[str, Any], changed: bool = True) -> None:
+        """Insert or replace an @context record; ``changed`` False when only its usage
+        counters moved (other workers need not reload their @contexts for that)."""
 
     async def delete_context(self, local_id: str) -> None: ...
 
