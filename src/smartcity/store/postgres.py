@@ -172,6 +172,8 @@ class PostgresStore:
                               f"{params.add(tenant)} AND attr = ANY("
                               f"{params.add(list(selection.attrs))}::text[])")
         for condition in selection.values:
+            if any(isinstance(v, str) and "\x00" in v for v in condition.values):
+                continue  # PostgreSQL text holds no NUL; the predicate decides alone
             clause = _value_clause(condition, params)
             t, a = params.add(tenant), params.add(condition.attr)
             candidates.append(f"SELECT entity FROM entity_attrs WHERE tenant = {t} AND attr = "
@@ -354,7 +356,8 @@ class PostgresStore:
             attrs.extend((a, pk, kinds, *_text_safe(num, text, complex_), count)
                          for a, kinds, num, text, complex_, count in entity_attrs)
             for slot, (attr, geometry) in enumerate(geoms):
-                boxes.append((pk, slot, attr, *bounding_box(geometry), geometry))
+                box = (pk, slot, attr, *bounding_box(geometry))
+                boxes.append((*box, _bare(geometry)) if self.postgis else box)
         await conn.execute("INSERT INTO entity_types SELECT $1, r->>0, (r->>1)::bigint "
                            "FROM jsonb_array_elements($2) r", tenant, json_rows(types))
         await conn.execute("INSERT INTO entity_attrs SELECT $1, r->>0, (r->>1)::bigint, "
@@ -521,6 +524,15 @@ async def _bump(conn: asyncpg.Connection, name: str) -> int:
     return int(await conn.fetchval(
         "INSERT INTO cache_versions VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET "
         "version = cache_versions.version + 1 RETURNING version", name))
+
+
+def _bare(geometry: dict[str, Any]) -> dict[str, Any]:
+    """The members of a GeoJSON geometry that PostGIS reads (other members may hold any
+    text, NUL included, which jsonb refuses)."""
+    bare = {k: geometry[k] for k in ("type", "coordinates") if k in geometry}
+    if "geometries" in geometry:
+        bare["geometries"] = [_bare(g) for g in geometry["geometries"]]
+    return bare
 
 
 def _text_safe(num: float | None, text: str | None,

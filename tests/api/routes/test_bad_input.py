@@ -236,3 +236,31 @@ def test_any_text_in_a_query_parameter_is_handled(server: str, param: str, text:
                        "coordinates": "[18.07,59.33]", param: text})
     with client(server) as api:
         assert_handled(api.get("/entities", params=params))
+
+
+# -- NUL characters: SQLite keeps them, PostgreSQL text cannot ---------------------------
+def test_a_geometry_with_a_nul_in_an_extra_member_is_kept(client: httpx.Client) -> None:
+    spot = {"id": "urn:ngsi-ld:Spot:nul", "type": "Spot", "location": {
+        "type": "GeoProperty",
+        "value": {"type": "Point", "coordinates": [18.07, 59.33], "note": "a\u0000b"}}}
+    assert client.post("/entities", json=spot).status_code == 201
+    near = client.get("/entities", params={"type": "Spot", "georel": "near;maxDistance==10",
+                                           "geometry": "Point",
+                                           "coordinates": "[18.07,59.33]"})
+    assert [e["id"] for e in near.json()] == ["urn:ngsi-ld:Spot:nul"]
+
+
+def test_a_query_for_a_text_with_a_nul_answers(client: httpx.Client) -> None:
+    sign = {"id": "urn:ngsi-ld:Sign:nul", "type": "Sign", "text": "stop\u0000here"}
+    assert client.post("/entities", json=sign).status_code == 201
+    found = client.get("/entities", params={"type": "Sign", "q": 'text=="stop\u0000here"'})
+    assert found.status_code == 200
+    assert [e["id"] for e in found.json()] == ["urn:ngsi-ld:Sign:nul"]
+
+
+def test_a_dataset_id_with_a_nul_is_bad_request_data(client: httpx.Client) -> None:
+    lamp = {"id": "urn:ngsi-ld:Streetlight:nul", "type": "Streetlight",
+            "power": {"type": "Property", "value": 1, "datasetId": "urn:x:a\u0000b"}}
+    response = client.post("/entities", json=lamp)
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("BadRequestData")

@@ -42,7 +42,7 @@ GEOMETRY_TYPES = frozenset({"Point", "LineString", "Polygon", "MultiPoint", "Mul
 GEO_ATTRIBUTES = frozenset({"https://uri.etsi.org/ngsi-ld/location",
                             "https://uri.etsi.org/ngsi-ld/observationSpace",
                             "https://uri.etsi.org/ngsi-ld/operationSpace"})
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]+$")
 # Characters the spec forbids in names (clause 4.6.2) and that break the query language.
 _FORBIDDEN_NAME = re.compile(r"[<>\"'=;()\s\[\]\\]")
 _SCOPE = re.compile(r"^/[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
