@@ -11,7 +11,7 @@ import pytest
 
 from smartcity.core.ngsild.errors import AlreadyExists, Conflict, ResourceNotFound
 from smartcity.core.ngsild.model import Entity
-from smartcity.core.ngsild.storage import EntityStore, Selection, Write
+from smartcity.core.ngsild.storage import EntityStore, OutboxEntry, Selection, Write
 from smartcity.store.backend import open_store
 from smartcity.store.postgres import PostgresStore
 from smartcity.store.sqlite import SqliteStore
@@ -347,3 +347,14 @@ async def test_records_are_kept_per_kind_and_tenant_and_move_the_kind_version(
     assert await store.delete_record("iot-device", "north", "sensor-1") == (False, before + 5)
     assert [r["n"] for r in await store.records("iot-device")] == [2]
     assert (await store.cache_versions())["iot-device"] == before + 5
+
+
+async def test_every_subscription_with_pending_notifications_is_found_behind_a_long_queue(
+        store: EntityStore) -> None:
+    """A dead endpoint's queue of hundreds must not hide the other subscriptions."""
+    backlog = [OutboxEntry("", "urn:s:dead", b"{}") for _ in range(600)]
+    await store.write("", insert(entity("urn:x:1")), backlog)
+    await store.write("", insert(entity("urn:x:2")), [OutboxEntry("", "urn:s:alive", b"{}")])
+    assert len(await store.pending_notifications(500)) == 500
+    assert sorted(await store.pending_subscriptions(500)) == [("", "urn:s:alive"),
+                                                               ("", "urn:s:dead")]

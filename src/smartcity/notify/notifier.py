@@ -273,8 +273,9 @@ class Notifier:
         """Hand each subscription with pending notifications to its own delivery task."""
         if self.refresh is not None:
             await self.refresh()
-        pending = await self.store.pending_notifications(BATCH)
-        for key in dict.fromkeys((e.tenant, e.subscription_id) for e in pending):
+        # Every subscription with something to send, not just those of the oldest rows:
+        # a long queue for a dead endpoint must not hold the others back.
+        for key in await self.store.pending_subscriptions(BATCH):
             if key in self._in_flight:
                 continue
             task = asyncio.get_running_loop().create_task(self._deliver_all(key))

@@ -385,6 +385,10 @@ class PostgresStore:
                                       f"outbox {where}ORDER BY number LIMIT "
                                       f"{params.add(limit)}", *params)]
 
+    async def pending_subscriptions(self, limit: int) -> list[tuple[str, str]]:
+        return [(t, s) for t, s in await self.pool.fetch(
+            "SELECT DISTINCT tenant, subscription_id FROM outbox LIMIT $1", limit)]
+
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
         """A session advisory lock, on a connection of its own: a worker that dies closes

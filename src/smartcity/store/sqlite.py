@@ -354,6 +354,10 @@ class SqliteStore:
                 self.db.execute("SELECT number, tenant, subscription_id, payload FROM outbox "
                                 f"{where}ORDER BY number LIMIT ?", (*params, limit))]
 
+    async def pending_subscriptions(self, limit: int) -> list[tuple[str, str]]:
+        return [(t, s) for t, s in self.db.execute(
+            "SELECT DISTINCT tenant, subscription_id FROM outbox LIMIT ?", (limit,))]
+
     @asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[bool]:
         yield True  # one process holds every right; within it, callers keep their turns

@@ -121,6 +121,9 @@ class EntityStore(Protocol):
         """Outbox entries not yet delivered, oldest first; only those of one (tenant,
         subscription id) if given."""
 
+    async def pending_subscriptions(self, limit: int) -> list[tuple[str, str]]:
+        """(tenant, subscription id) of subscriptions with notifications to deliver."""
+
     def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
         """Hold a named right among the processes sharing the store (True), or learn that
         another process holds it (False). A process that dies lets go of its rights."""
