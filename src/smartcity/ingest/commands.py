@@ -142,7 +142,9 @@ class Commander:
 
     async def replied(self, reply: CommandReply) -> None:
         """A device answered: its commands are OK, with the results it sent."""
-        provisioned = await self.registry.resolve(reply.apikey, reply.device_id)
+        # An answer comes from a device that was sent a command: never a new one.
+        provisioned = await self.registry.resolve(reply.apikey, reply.device_id,
+                                                  provision=False)
         for command, result in parse_reply(reply.payload, reply.device_id).items():
             if command in _commands(provisioned.device, provisioned):
                 await self._status(provisioned, command, OK, result)

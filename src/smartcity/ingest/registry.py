@@ -192,11 +192,11 @@ class DeviceRegistry:
         return matching[0] if len(matching) == 1 and device.apikey is None else None
 
     # -- the ingest path ---------------------------------------------------------
-    async def resolve(self, apikey: str, device_id: str, resource: str | None = None
-                      ) -> Provisioned:
+    async def resolve(self, apikey: str, device_id: str, resource: str | None = None,
+                      provision: bool = True) -> Provisioned:
         """The device a measurement (API key, device id) is for. A device known under
         another API key is unknown here; a device not provisioned is provisioned
-        now when its group allows it (``autoprovision``)."""
+        now when ``provision`` and its group allow it (``autoprovision``)."""
         groups = [(t, p, g) for t, p, g in self._by_apikey.get(apikey, ())
                   if resource is None or g.resource == resource]
         for tenant, _path, group in groups:
@@ -208,7 +208,7 @@ class DeviceRegistry:
             if found is not None:
                 raise UnknownDevice(f"No device {device_id!r} for this API key")
         for tenant, path, group in groups:
-            if group.autoprovision:
+            if provision and group.autoprovision:
                 [added] = await self.add_devices(tenant, path, [Device(
                     device_id=device_id, apikey=apikey)])
                 return added
