@@ -261,3 +261,14 @@ def test_a_batch_racing_a_delete_reports_the_deleted_entity_alone(
     assert response.status_code in (204, 207), response.text
     if response.status_code == 207:
         assert [e["entityId"] for e in response.json()["errors"]] == [ids[100]]
+
+
+def test_one_subscription_id_is_created_once_whichever_worker_is_asked(
+        workers: tuple[httpx.Client, httpx.Client], receiver: Receiver) -> None:
+    body = {"id": "urn:ngsi-ld:Subscription:twice", "type": "Subscription",
+            "entities": [{"type": "Streetlight"}],
+            "notification": {"endpoint": {"uri": receiver.url}}}
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(pool.map(lambda api: api.post("/subscriptions", json=body)
+                                   .status_code, workers))
+    assert statuses == [201, 409]

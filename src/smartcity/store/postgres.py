@@ -447,6 +447,19 @@ class PostgresStore:
                                        tenant, subscription_id)
         return record_with_status(row[0], row[1:]) if row is not None else None
 
+    async def add_subscription(self, record: dict[str, Any]) -> bool:
+        async with self.transaction() as conn:
+            added = await conn.fetchval(
+                "INSERT INTO subscriptions VALUES ($1, $2, $3) ON CONFLICT (tenant, id) "
+                "DO NOTHING RETURNING true", record["tenant"], record["id"],
+                orjson.dumps(record))
+            if added:
+                # Counts a deleted namesake's late deliveries left behind are not its own.
+                await conn.execute("DELETE FROM subscription_status WHERE tenant=$1 AND "
+                                   "id=$2", record["tenant"], record["id"])
+                await _bump(conn, "subscriptions")
+        return bool(added)
+
     async def save_subscription(self, record: dict[str, Any]) -> None:
         async with self.transaction() as conn:
             await conn.execute("INSERT INTO subscriptions VALUES ($1, $2, $3) ON CONFLICT "

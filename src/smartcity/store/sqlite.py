@@ -390,6 +390,15 @@ class SqliteStore:
             "WHERE r.tenant = ? AND r.id = ?", (tenant, subscription_id)).fetchone()
         return record_with_status(row[0], row[1:]) if row else None
 
+    async def add_subscription(self, record: dict[str, Any]) -> bool:
+        key = (record["tenant"], record["id"])
+        added = self.db.execute("INSERT OR IGNORE INTO subscriptions VALUES (?,?,?)",
+                                (*key, orjson.dumps(record))).rowcount > 0
+        if added:
+            self.db.execute("DELETE FROM subscription_status WHERE tenant=? AND id=?", key)
+            self._bump("subscriptions")
+        return added
+
     async def save_subscription(self, record: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO subscriptions VALUES (?,?,?)",
                         (record["tenant"], record["id"], orjson.dumps(record)))

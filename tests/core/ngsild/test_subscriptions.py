@@ -423,6 +423,12 @@ class FakeStore:
         return None if record is None else with_status(record,
                                                        self.status.get((tenant, sub_id), {}))
 
+    async def add_subscription(self, record: dict[str, Any]) -> bool:
+        if (record["tenant"], record["id"]) in self.rows:
+            return False
+        await self.save_subscription(record)
+        return True
+
     async def save_subscription(self, record: dict[str, Any]) -> None:
         self.rows[(record["tenant"], record["id"])] = record
         self.version += 1

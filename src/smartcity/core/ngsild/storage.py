@@ -159,6 +159,10 @@ class EntityStore(Protocol):
     async def subscription(self, tenant: str, subscription_id: str) -> dict[str, Any] | None:
         """One subscription record with its delivery status."""
 
+    async def add_subscription(self, record: dict[str, Any]) -> bool:
+        """Insert a subscription record unless one of its tenant and ``id`` exists
+        (False then); a fresh one starts with no delivery status."""
+
     async def save_subscription(self, record: dict[str, Any]) -> None:
         """Insert or replace a subscription record (keyed by tenant and ``id``); its
         delivery status is kept as it is."""

@@ -80,9 +80,10 @@ class SubscriptionService:
 
     async def create(self, tenant: str, record: Subscription) -> Subscription:
         key = (tenant, record["id"])
-        if key in self._registry:
+        # The store decides: another worker may have created it a moment ago.
+        if key in self._registry or not await self.store.add_subscription(
+                settings_of(record)):
             raise AlreadyExists(f"Subscription {record['id']} already exists")
-        await self.store.save_subscription(settings_of(record))
         self._registry[key] = record
         self._changed(record, tenant, record["id"])
         return record
