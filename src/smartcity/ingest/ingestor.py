@@ -159,7 +159,13 @@ class Ingestor:
             for gateway in message.gateways:
                 heard[gateway] = max(heard.get(gateway, 0), message.received)
         for tenant, items in updates.items():
-            for index, error in await self._write_or_split(tenant, items):
+            try:
+                failed = await self._write_or_split(tenant, items)
+            except Exception:
+                self._unreport(messages, [index for index, _ in items], tenant)
+                raise
+            self._unreport(messages, [index for index, _ in failed], tenant)
+            for index, error in failed:
                 outcomes[index] = error
         for message, outcome in zip(messages, outcomes, strict=True):
             if outcome is not None:
@@ -167,6 +173,13 @@ class Ingestor:
                                       message.apikey, message.device_id, str(outcome),
                                       message.payload)
         return outcomes
+
+    def _unreport(self, messages: Sequence[Message], indexes: list[int],
+                  tenant: str) -> None:
+        """Forget that these messages' devices were reported (their writes failed), so
+        the next message reports them."""
+        for index in indexes:
+            self._reported.pop((tenant, messages[index].device_id), None)
 
     async def _updates(self, message: Message) -> tuple[str, list[Entity]]:
         provisioned = await self.registry.resolve(message.apikey, message.device_id)
@@ -189,6 +202,7 @@ class Ingestor:
         if message.received - self._reported.get(key, -REPORT_EVERY) >= REPORT_EVERY:
             fragments.append(device_fragment(provisioned, message.received, message.radio,
                                              battery))
+            # Taken as written unless the write fails (see ``ingest``).
             self._reported[key] = message.received
         return provisioned.tenant, [parse_entity(f, self.terms) for f in fragments]
 
