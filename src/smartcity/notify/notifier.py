@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
 BATCH = 500
+STOP_GRACE = 5.0  # seconds deliveries under way get to finish at shutdown
 
 
 class DeliveryLog(Protocol):
@@ -254,7 +255,14 @@ class Notifier:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        # Deliveries under way may finish (and leave the outbox) for a few seconds; one
+        # retrying a dead endpoint is cut short: its notifications stay for next time.
+        flying = list(self._in_flight.values())
+        if flying:
+            _, late = await asyncio.wait(flying, timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self.http.close()
         await self.mqtt.close()
 

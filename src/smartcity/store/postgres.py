@@ -142,12 +142,14 @@ class PostgresStore:
         base = f"FROM entities e WHERE {self._where(tenant, selection, params)}"
         async with self.pool.acquire() as conn:
             if predicate is None:
-                total = await conn.fetchval(f"SELECT count(*) {base}", *params) \
-                    if count else None
-                # One row past the page tells whether another page follows.
-                docs = await conn.fetch(
-                    f"SELECT doc {base} ORDER BY e.pk LIMIT {params.add(limit + 1)} "
-                    f"OFFSET {params.add(offset)}", *params)
+                # The count and the page from one snapshot: they agree on what exists.
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    total = await conn.fetchval(f"SELECT count(*) {base}", *params) \
+                        if count else None
+                    # One row past the page tells whether another page follows.
+                    docs = await conn.fetch(
+                        f"SELECT doc {base} ORDER BY e.pk LIMIT {params.add(limit + 1)} "
+                        f"OFFSET {params.add(offset)}", *params)
                 rows = [orjson.loads(doc) for (doc,) in docs]
                 return Page(rows[:limit], total, len(rows) > limit)
             pager = PredicatePager(predicate, offset, limit, count)
