@@ -17,7 +17,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import time
 from typing import Any
 
@@ -25,9 +24,13 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 20.0
 
 
-def _serve(host: str, port: int, parent: int) -> None:
-    """The broker process: serve until the platform's process is gone."""
+def _serve(host: str, port: int, parent: int, ready: Any) -> None:
+    """The broker process: serve until the platform stops it or is gone."""
     from amqtt.broker import Broker
+
+    # Ctrl-C reaches every process of the terminal's group: the platform stops us itself,
+    # after its own MQTT clients are done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     async def run() -> None:
         config: dict[str, Any] = {
@@ -39,6 +42,7 @@ def _serve(host: str, port: int, parent: int) -> None:
         }
         broker = Broker(config)
         await broker.start()
+        ready.set()
         while os.getppid() == parent:  # orphaned: the platform died without stopping us
             await asyncio.sleep(1.0)
         await broker.shutdown()
@@ -57,26 +61,20 @@ class EmbeddedBroker:
         # A fresh interpreter: forking a process that runs an event loop and threads
         # would copy them half-working.
         context = multiprocessing.get_context("spawn")
+        ready = context.Event()
         self._process = context.Process(target=_serve, name="smartcity-mqtt", daemon=True,
-                                        args=(self.host, self.port, os.getpid()))
+                                        args=(self.host, self.port, os.getpid(), ready))
         self._process.start()
-        await asyncio.to_thread(self._wait_listening)
+        await asyncio.to_thread(self._wait_ready, ready)
         log.info("embedded MQTT listener on mqtt://%s:%d", self.host, self.port)
 
-    def _wait_listening(self) -> None:
+    def _wait_ready(self, ready: Any) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
+        while not ready.wait(0.05):
             assert self._process is not None
-            if not self._process.is_alive():
+            if not self._process.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the embedded MQTT listener on {self.host}:{self.port} "
                                    "did not start")
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"the embedded MQTT listener on {self.host}:{self.port} did not "
-                           f"start within {START_TIMEOUT:g} s")
 
     async def stop(self) -> None:
         process = self._process
