@@ -27,6 +27,7 @@ from smartcity.ingest.measures import (
     LAST_VALUE_REPORTED,
     device_entity_id,
 )
+from smartcity.ingest.provisioning import entity_type
 from smartcity.ingest.registry import DeviceRegistry, Provisioned
 
 SILENT, LOW_BATTERY = "deviceSilent", "lowBattery"
@@ -43,17 +44,11 @@ class Condition:
     description: str
 
 
-def expected_interval(provisioned: Provisioned) -> float | None:
-    group = provisioned.group
-    return provisioned.device.expected_interval or (group.expected_interval if group
-                                                    else None)
-
-
 def conditions(provisioned: Provisioned, reported: int | None, battery: float | None,
                now: int, low_battery: float) -> list[Condition]:
     """What is wrong with a device now (nothing: an empty list)."""
     found = []
-    interval = expected_interval(provisioned)
+    interval = provisioned.expected_interval
     if interval is not None and reported is not None \
             and now - reported > interval * 1_000_000 + SLACK:
         found.append(Condition(SILENT, f"No report since {format_instant(reported)} "
@@ -109,8 +104,7 @@ class HealthWatch:
     async def states(self, tenant: str) -> list[tuple[Provisioned, int | None,
                                                       list[Condition]]]:
         """Each device of a tenant with its last report and what is wrong with it."""
-        devices = [self.registry.device(tenant, d.device_id)
-                   for d in self.registry.devices(tenant, "/*")]
+        devices = self.registry.devices(tenant, "/*")
         stored = await self.entities.store.get_many(
             tenant, [device_entity_id(d.device.device_id) for d in devices])
         now = now_micros(self.clock)
@@ -174,23 +168,18 @@ class HealthWatch:
     async def overview(self, tenant: str, gateways: dict[str, int]) -> dict[str, Any]:
         """Devices per transport, profile and entity type; how many are online, offline,
         of unknown state, alarmed; the LoRaWAN gateways and their last contact."""
-        now = now_micros(self.clock)
         counts: dict[str, Counter[str]] = {"byTransport": Counter(), "byProfile": Counter(),
                                            "byEntityType": Counter()}
         state: Counter[str] = Counter()
         alarms: Counter[str] = Counter()
         states = await self.states(tenant)
         for provisioned, reported, found in states:
-            device, group = provisioned.device, provisioned.group
-            counts["byTransport"][device.transport or "unknown"] += 1
-            counts["byProfile"][device.decoder or (group.decoder if group else None)
-                                or "none"] += 1
-            counts["byEntityType"][device.entity_type or (group.entity_type if group
-                                                          else None) or "Thing"] += 1
-            interval = expected_interval(provisioned)
-            if reported is None or interval is None:
+            counts["byTransport"][provisioned.device.transport or "unknown"] += 1
+            counts["byProfile"][provisioned.decoder or "none"] += 1
+            counts["byEntityType"][entity_type(provisioned.device, provisioned.group)] += 1
+            if reported is None or provisioned.expected_interval is None:
                 state["unknown"] += 1
-            elif now - reported > interval * 1_000_000 + SLACK:
+            elif any(c.kind == SILENT for c in found):
                 state["offline"] += 1
             else:
                 state["online"] += 1

@@ -189,9 +189,7 @@ class Ingestor:
                                       f"{self.limit.rate:g} measurements/s")
         fragments = []
         battery = None
-        device, group = provisioned.device, provisioned.group
-        profile = device.decoder or (group.decoder if group else None)
-        for measures, given in decode(message, profile):
+        for measures, given in decode(message, provisioned.decoder):
             observed = observed_time(measures, given, message.received)
             fragments.append(entity_fragment(provisioned, measures, observed))
             level = measures.get(BATTERY)

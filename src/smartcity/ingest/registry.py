@@ -29,6 +29,16 @@ class Provisioned:
     device: Device
     group: ServiceGroup | None
 
+    # Settings a device takes from its group unless it has its own.
+    @property
+    def decoder(self) -> str | None:
+        return self.device.decoder or (self.group.decoder if self.group else None)
+
+    @property
+    def expected_interval(self) -> float | None:
+        return self.device.expected_interval or (self.group.expected_interval if self.group
+                                                 else None)
+
 
 def _group_key(service_path: str, resource: str, apikey: str) -> str:
     return f"{service_path}\n{resource}\n{apikey}"
@@ -121,8 +131,8 @@ class DeviceRegistry:
         return sorted({tenant for tenant, _ in self._devices})
 
     # -- devices -------------------------------------------------------------
-    def devices(self, tenant: str, service_path: str) -> list[Device]:
-        return [device for (t, _), (path, device) in self._devices.items()
+    def devices(self, tenant: str, service_path: str) -> list[Provisioned]:
+        return [self.device(t, device_id) for (t, device_id), (path, _) in self._devices.items()
                 if t == tenant and _path_matches(service_path, path)]
 
     def device(self, tenant: str, device_id: str) -> Provisioned:

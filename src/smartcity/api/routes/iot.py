@@ -128,8 +128,7 @@ async def list_devices(request: Request) -> Response:
     tenant, path = service_of(request)
     devices = platform.devices.devices(tenant, path)
     return json_response({"count": len(devices), "devices": [
-        _render(platform.devices.device(tenant, d.device_id))
-        for d in _page(request, devices)]})
+        _render(d) for d in _page(request, devices)]})
 
 
 @router.get("/iot/devices/{device_id}", summary="A device")
