@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -218,12 +218,18 @@ async def keep_retention(platform: Platform, settings: Settings) -> None:
     if not rules:
         return
     job = Retention(platform.temporal.store, platform.entities.clock, rules)
+    await _every(settings.retention_interval, job.run, "retention run")
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[Any]], what: str) -> None:
+    """Run ``job`` now and then every ``seconds``; a failed run is logged and the next
+    one tries again."""
     while True:
         try:
-            await job.run()
+            await job()
         except Exception:
-            log.exception("retention run failed; the next run tries again")
-        await asyncio.sleep(settings.retention_interval)
+            log.exception("%s failed; the next run tries again", what)
+        await asyncio.sleep(seconds)
 
 
 def _southbound(platform: Platform, settings: Settings) -> MqttSouthbound | None:
@@ -277,13 +283,9 @@ async def _lead(platform: Platform, settings: Settings) -> None:
 
 
 async def keep_health(platform: Platform, settings: Settings) -> None:
-    """Check the devices' health every ``health_interval``."""
-    while True:
-        await asyncio.sleep(settings.health_interval)
-        try:
-            await platform.health.check()
-        except Exception:
-            log.exception("device health check failed; the next one tries again")
+    """Check the devices' health every ``health_interval``, the first time after one."""
+    await asyncio.sleep(settings.health_interval)
+    await _every(settings.health_interval, platform.health.check, "device health check")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
