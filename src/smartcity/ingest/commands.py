@@ -25,7 +25,7 @@ from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import NgsiLdError
 from smartcity.core.ngsild.model import value_of
 from smartcity.core.ngsild.normalize import parse_entity
-from smartcity.ingest.provisioning import Device, entity_id
+from smartcity.ingest.provisioning import entity_id
 from smartcity.ingest.registry import DeviceRegistry, Provisioned
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class Commander:
         provisioned = await self.registry.resolve(reply.apikey, reply.device_id,
                                                   provision=False)
         for command, result in parse_reply(reply.payload, reply.device_id).items():
-            if command in _commands(provisioned.device, provisioned):
+            if command in _commands(provisioned):
                 await self._status(provisioned, command, OK, result)
 
     async def _status(self, provisioned: Provisioned, command: str, status: str,
@@ -170,16 +170,17 @@ class Commander:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _commands(device: Device, provisioned: Provisioned) -> set[str]:
+def _commands(provisioned: Provisioned) -> set[str]:
     group = provisioned.group
-    return {c.name for c in (*(group.commands if group else ()), *device.commands)}
+    return {c.name for c in (*(group.commands if group else ()),
+                             *provisioned.device.commands)}
 
 
 def _written(provisioned: Provisioned, change: EntityChange, terms: TermMap) -> list[str]:
     """The commands whose attribute this change wrote."""
     assert change.entity is not None
     written = []
-    for command in _commands(provisioned.device, provisioned):
+    for command in _commands(provisioned):
         iri = terms.expand(command)
         now = change.entity["attrs"].get(iri)
         before = (change.previous or {}).get("attrs", {}).get(iri)

@@ -25,6 +25,7 @@ from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.store.discovery import type_attributes
 from smartcity.store.paging import PredicatePager
 from smartcity.store.postgres_history import PostgresHistory
 from smartcity.store.postgres_migrations import LATEST, current_version, initialized
@@ -201,15 +202,7 @@ class PostgresStore:
                                      tenant)
             attrs = await conn.fetch("SELECT attr, entity, kinds FROM entity_attrs "
                                      "WHERE tenant=$1", tenant)
-        types_of: dict[int, list[str]] = {}
-        result: dict[str, dict[str, set[str]]] = {}
-        for type_iri, entity in types:
-            types_of.setdefault(entity, []).append(type_iri)
-            result.setdefault(type_iri, {})
-        for attr, entity, kinds in attrs:
-            for type_iri in types_of.get(entity, ()):
-                result[type_iri].setdefault(attr, set()).update(kinds.split(","))
-        return result
+        return type_attributes(types, attrs)
 
     async def type_counts(self, tenant: str) -> dict[str, int]:
         return dict(await self.pool.fetch(

@@ -22,6 +22,7 @@ from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.store.discovery import type_attributes
 from smartcity.store.paging import PredicatePager
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
@@ -216,21 +217,10 @@ class SqliteStore:
         return " AND ".join(clauses), params
 
     async def type_attributes(self, tenant: str) -> dict[str, dict[str, set[str]]]:
-        # Two range scans joined here: neither side table is indexed by entity, so an
-        # SQL join would scan one table once per row of the other.
-        types_of: dict[int, list[str]] = {}
-        result: dict[str, dict[str, set[str]]] = {}
-        for type_iri, entity in self.db.execute(
-                "SELECT type, entity FROM entity_types WHERE tenant=?", (tenant,)):
-            types_of.setdefault(entity, []).append(type_iri)
-            result.setdefault(type_iri, {})
-        split: dict[str, list[str]] = {}
-        for attr, entity, kinds in self.db.execute(
-                "SELECT attr, entity, kinds FROM entity_attrs WHERE tenant=?", (tenant,)):
-            names = split.get(kinds) or split.setdefault(kinds, kinds.split(","))
-            for type_iri in types_of.get(entity, ()):
-                result[type_iri].setdefault(attr, set()).update(names)
-        return result
+        return type_attributes(
+            self.db.execute("SELECT type, entity FROM entity_types WHERE tenant=?", (tenant,)),
+            self.db.execute("SELECT attr, entity, kinds FROM entity_attrs WHERE tenant=?",
+                            (tenant,)))
 
     async def type_counts(self, tenant: str) -> dict[str, int]:
         return dict(self.db.execute(
