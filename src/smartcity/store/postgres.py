@@ -30,7 +30,7 @@ from smartcity.store.paging import PredicatePager
 from smartcity.store.postgres_history import PostgresHistory
 from smartcity.store.postgres_migrations import LATEST, current_version, initialized
 from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses, json_rows
-from smartcity.store.subscription_rows import record_with_status, status_row
+from smartcity.store.subscription_rows import WITH_STATUS, record_with_status, status_row
 from smartcity.store.write_plan import (
     IndexRows,
     Plan,
@@ -435,10 +435,10 @@ class PostgresStore:
     # -- subscriptions ---------------------------------------------------------
     async def subscriptions(self) -> list[dict[str, Any]]:
         return [record_with_status(row[0], row[1:])
-                for row in await self.pool.fetch(_SUBSCRIPTIONS)]
+                for row in await self.pool.fetch(WITH_STATUS)]
 
     async def subscription(self, tenant: str, subscription_id: str) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(_SUBSCRIPTIONS + " WHERE r.tenant = $1 AND r.id = $2",
+        row = await self.pool.fetchrow(WITH_STATUS + " WHERE r.tenant = $1 AND r.id = $2",
                                        tenant, subscription_id)
         return record_with_status(row[0], row[1:]) if row is not None else None
 
@@ -527,9 +527,6 @@ class PostgresStore:
         return dict(await self.pool.fetch("SELECT name, version FROM cache_versions"))
 
 
-_SUBSCRIPTIONS = ("SELECT r.record, s.times_sent, s.times_failed, s.last_notification, "
-                  "s.last_success, s.last_failure FROM subscriptions r LEFT JOIN "
-                  "subscription_status s ON s.tenant = r.tenant AND s.id = r.id")
 
 
 async def _bump(conn: asyncpg.Connection, name: str) -> int:

@@ -27,7 +27,12 @@ from smartcity.store.paging import PredicatePager
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
-from smartcity.store.subscription_rows import record_with_status, split_status, status_row
+from smartcity.store.subscription_rows import (
+    WITH_STATUS,
+    record_with_status,
+    split_status,
+    status_row,
+)
 from smartcity.store.write_plan import (
     IndexRows,
     StoredRow,
@@ -92,8 +97,6 @@ CREATE TABLE IF NOT EXISTS subscription_status (
     last_failure TEXT, PRIMARY KEY (tenant, id)
 ) WITHOUT ROWID;
 """
-_STATUS_COLUMNS = "s.times_sent, s.times_failed, s.last_notification, s.last_success, " \
-    "s.last_failure"
 
 
 # Each entity owns the R*Tree ids pk * GEO_SLOTS ... pk * GEO_SLOTS + GEO_SLOTS - 1.
@@ -369,15 +372,11 @@ class SqliteStore:
 
     # -- subscriptions ---------------------------------------------------------
     async def subscriptions(self) -> list[dict[str, Any]]:
-        return [record_with_status(r, status) for r, *status in self.db.execute(
-            f"SELECT r.record, {_STATUS_COLUMNS} FROM subscriptions r LEFT JOIN "
-            "subscription_status s ON s.tenant = r.tenant AND s.id = r.id")]
+        return [record_with_status(r, status) for r, *status in self.db.execute(WITH_STATUS)]
 
     async def subscription(self, tenant: str, subscription_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(
-            f"SELECT r.record, {_STATUS_COLUMNS} FROM subscriptions r LEFT JOIN "
-            "subscription_status s ON s.tenant = r.tenant AND s.id = r.id "
-            "WHERE r.tenant = ? AND r.id = ?", (tenant, subscription_id)).fetchone()
+        row = self.db.execute(WITH_STATUS + " WHERE r.tenant = ? AND r.id = ?",
+                              (tenant, subscription_id)).fetchone()
         return record_with_status(row[0], row[1:]) if row else None
 
     async def add_subscription(self, record: dict[str, Any]) -> bool:

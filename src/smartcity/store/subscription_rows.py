@@ -10,6 +10,11 @@ import orjson
 from smartcity.core.ngsild.storage import STATUS_COUNTS, STATUS_TIMES, with_status
 
 _NAMES = (*STATUS_COUNTS, *STATUS_TIMES)
+# Records with their status columns (``record_with_status`` reads a row of it); the same
+# SQL on both backends, to which a WHERE clause may be added.
+WITH_STATUS = ("SELECT r.record, s.times_sent, s.times_failed, s.last_notification, "
+               "s.last_success, s.last_failure FROM subscriptions r LEFT JOIN "
+               "subscription_status s ON s.tenant = r.tenant AND s.id = r.id")
 
 
 def status_row(delta: dict[str, Any]) -> tuple[Any, ...]:
