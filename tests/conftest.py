@@ -28,6 +28,9 @@ from smartcity.config import Settings
 # Many test servers run at once: none opens the embedded MQTT listener on its fixed port
 # unless a test asks for it (tests/mqtt/ does, on a free port).
 os.environ["SMARTCITY_MQTT_LISTENER"] = "false"
+# The NGSI-LD behaviour is specified without access control (as the ETSI suite runs it);
+# tests/security/ turn it on (auth="on") and check every path with it.
+os.environ["SMARTCITY_AUTH"] = "none"
 
 
 class LiveServer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -17,9 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smartcity import __version__
 from smartcity.api import errors
+from smartcity.api.authentication import AuthenticationMiddleware
 from smartcity.api.negotiation import TENANT_HEADER
 from smartcity.api.platform import Platform
 from smartcity.api.routes import (
+    auth,
     batch,
     contexts,
     discovery,
@@ -27,13 +30,15 @@ from smartcity.api.routes import (
     identity,
     iot,
     landing,
+    me,
+    privacy,
     purge,
     subscriptions,
     temporal,
 )
 from smartcity.bus.jetstream import JetStreamBus
 from smartcity.config import Settings
-from smartcity.core.clock import SystemClock, timestamp
+from smartcity.core.clock import Clock, SystemClock, timestamp
 from smartcity.core.events import LocalEventBus
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments, Fetch
 from smartcity.core.ngsild.context_registry import ContextRegistry
@@ -42,16 +47,27 @@ from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import BadRequestData, LdContextNotAvailable
 from smartcity.core.ngsild.retention import Retention, RetentionRule
 from smartcity.core.ngsild.shared_caches import SharedCaches
+from smartcity.core.ngsild.storage import EntityStore
 from smartcity.core.ngsild.subscription_service import SubscriptionService
 from smartcity.core.ngsild.temporal import TemporalService, now_micros
+from smartcity.core.rate_limit import RateLimit
 from smartcity.ingest.commands import Commander, Post
 from smartcity.ingest.dead_letters import DeadLetters
 from smartcity.ingest.health import HealthWatch
-from smartcity.ingest.ingestor import Ingestor, RateLimit
+from smartcity.ingest.ingestor import Ingestor
 from smartcity.ingest.mqtt import MqttSouthbound
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
+from smartcity.security.accounts import Accounts, first_admin
+from smartcity.security.assignments import AssignmentLookup
+from smartcity.security.audit import AuditLog
+from smartcity.security.audit_acts import AuditActs
+from smartcity.security.consents import Consents
+from smartcity.security.gatekeeper import Gatekeeper
+from smartcity.security.guard import Guard
+from smartcity.security.policy import Policy, read_policy
+from smartcity.security.tokens import ExternalIssuer, Tokens, signing_key
 from smartcity.store.backend import open_store
 from smartcity.store.postgres import UNAVAILABLE
 
@@ -191,6 +207,11 @@ async def build_platform(settings: Settings) -> Platform:
     ingestor = Ingestor(devices, entity_service, compiler.core, dead_letters,
                         RateLimit(settings.ingest_rate, settings.ingest_burst),
                         transient=lambda exc: isinstance(exc, UNAVAILABLE))
+    gatekeeper = await gatekeeper_for(settings, store, clock, compiler, caches) \
+        if settings.auth == "on" else None
+    if gatekeeper is not None:
+        entity_service.access = temporal_service.access = notifier.access = gatekeeper.guard
+        entity_service.written = gatekeeper.acts.written
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,
@@ -198,7 +219,29 @@ async def build_platform(settings: Settings) -> Platform:
                     ingestor=ingestor, dead_letters=dead_letters,
                     health=HealthWatch(devices, entity_service, compiler.core, clock,
                                        settings.low_battery),
-                    background=background)
+                    gatekeeper=gatekeeper, background=background)
+
+
+async def gatekeeper_for(settings: Settings, store: EntityStore, clock: Clock,
+                         compiler: ContextCompiler, caches: SharedCaches) -> Gatekeeper:
+    """Authentication and access control as the settings configure them."""
+    policy = Policy(read_policy(settings.policy))
+    accounts = Accounts(store, policy.roles)
+    consents = Consents(store, clock.now)
+    caches.watch(accounts)
+    caches.watch(consents)
+    external = ExternalIssuer(settings.oidc_issuer, settings.oidc_audience,
+                              settings.oidc_jwks_url, settings.oidc_roles_claim,
+                              settings.oidc_person_claim, settings.oidc_tenants_claim) \
+        if settings.oidc_issuer else None
+    tokens = Tokens(await signing_key(store), settings.token_issuer, settings.token_audience,
+                    settings.token_lifetime, settings.clock_skew, policy.roles, external)
+    audit = AuditLog(store, lambda: timestamp(clock.now()))
+    acts = AuditActs(audit, policy.register)
+    guard = Guard(policy, AssignmentLookup(store, policy.assignments, compiler.core.expand,
+                                           clock.now), consents.consented, acts.personal_read)
+    return Gatekeeper(policy, accounts, tokens, consents, guard,
+                      RateLimit(settings.client_rate, settings.client_burst), audit, acts)
 
 
 def retention_rules(settings: Settings, expand: Callable[[str], str]) -> list[RetentionRule]:
@@ -288,6 +331,22 @@ async def keep_health(platform: Platform, settings: Settings) -> None:
     await _every(settings.health_interval, platform.health.check, "device health check")
 
 
+async def announce_first_admin(gatekeeper: Gatekeeper, settings: Settings, now: str) -> None:
+    """Make the first administrator credential of a new platform, and show its secret
+    on the console this once (never in a log)."""
+    issued = await first_admin(gatekeeper.accounts, now)
+    if issued is None:
+        return
+    url = f"http://{settings.host}:{settings.port}/auth/token"
+    sys.stdout.write(
+        "\nFirst start: an administrator client was made. Its secret is shown only now; "
+        "keep it safe.\n"
+        f"  client_id:     {issued.name}\n  client_secret: {issued.secret}\n"
+        f"Get a token:  curl -u {issued.name}:<secret> -d grant_type=client_credentials "
+        f"{url}\n\n")
+    sys.stdout.flush()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -295,6 +354,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = await build_platform(settings)
         await platform.caches.load()
+        if platform.gatekeeper is not None:
+            await announce_first_admin(platform.gatekeeper, settings, platform.entities.now())
+            platform.gatekeeper.audit.start()
         for record in platform.subscriptions.records():
             platform.notifier.subscription_changed(record, record["tenant"], record["id"])
         listener = EmbeddedBroker(settings.mqtt_host, settings.mqtt_port) \
@@ -329,6 +391,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if listener is not None:
             await listener.stop()
         await platform.subscriptions.flush()
+        if platform.gatekeeper is not None:
+            await platform.gatekeeper.audit.stop()
         # @context bookkeeping is saved in the background: let it land before closing.
         await asyncio.gather(*platform.background, return_exceptions=True)
         await platform.store.close()
@@ -336,9 +400,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,
                   description="NGSI-LD context broker and city platform")
     errors.install(app)
-    for module in (landing, purge, temporal, entities, batch, discovery, contexts, identity,
-                   subscriptions, iot):
+    for module in (landing, auth, me, privacy, purge, temporal, entities, batch, discovery,
+                   contexts, identity, subscriptions, iot):
         app.include_router(module.router)
+    app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(SharedCacheMiddleware)
     app.add_middleware(EdgeMiddleware)
     return app

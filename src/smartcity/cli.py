@@ -5,24 +5,24 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sqlite3
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import asyncpg
 import typer
-from pydantic import ValidationError
 
 from smartcity import __version__
-from smartcity.config import Settings, load_settings
-from smartcity.store.backend import describe, schema_version, upgrade
+from smartcity.cli_accounts import accounts_app
+from smartcity.cli_audit import audit_app
+from smartcity.cli_settings import DB_HELP, schema_version_or_exit, settings_or_exit
+from smartcity.store.backend import describe, upgrade
 from smartcity.store.postgres import is_postgres_url
 
 app = typer.Typer(help="smartcity: an open platform for a smart and connected city.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The database: schema version and upgrades.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-DB_HELP = "SQLite database file, or a postgresql:// URL."
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(audit_app, name="audit")
 
 
 def _version(value: bool) -> None:
@@ -47,13 +47,16 @@ def serve(
         help="Worker processes; more than one needs a PostgreSQL database.")] = None,
     config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                 help="Settings file (TOML or JSON).")] = None,
+    auth: Annotated[str | None, typer.Option(
+        help="'on' (the default): authentication and access control; 'none' turns them "
+             "off, for local conformance runs only.")] = None,
 ) -> None:
     """Run the platform: the NGSI-LD API under /ngsi-ld/v1/."""
     import uvicorn
 
     from smartcity.app import WORKER_SETTINGS, create_app
 
-    settings = _settings(config, host=host, port=port, db=db, workers=workers)
+    settings = settings_or_exit(config, host=host, port=port, db=db, workers=workers, auth=auth)
     if settings.workers > 1 and not is_postgres_url(settings.db):
         typer.echo("Several workers need a PostgreSQL database (--db postgresql://...): "
                    "SQLite is written by one process.", err=True)
@@ -75,9 +78,8 @@ def serve(
         raise typer.Exit(2)
     typer.echo(f"smartcity {__version__} on http://{settings.host}:{settings.port}/ "
                f"(database {describe(settings.db)})")
-    # Authentication and access control are not built yet: say so every time.
-    typer.echo("WARNING: this version has no authentication; serve it on a trusted "
-               "network only.", err=True)
+    if settings.auth == "none":
+        _warn_no_auth(settings.host)
     if settings.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                     log_level=settings.log_level, access_log=False)
@@ -88,26 +90,18 @@ def serve(
                 access_log=False)
 
 
-def _settings(config: Path | None, **values: Any) -> Settings:
-    try:
-        return load_settings(config, **values)
-    except (ValidationError, ValueError) as exc:
-        typer.echo(f"Invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _schema_version(db: str) -> tuple[int, int]:
-    try:
-        return asyncio.run(schema_version(db))
-    except (OSError, asyncpg.PostgresError, sqlite3.DatabaseError) as exc:
-        typer.echo(f"The database {describe(db)} cannot be read: {exc}", err=True)
-        raise typer.Exit(2) from None
+def _warn_no_auth(host: str) -> None:
+    """Access control is off: say so where nobody can miss it, on every start."""
+    line = "!" * 78
+    typer.secho(f"{line}\n!! AUTHENTICATION IS OFF (--auth none): anyone who reaches "
+                f"{host} can read,\n!! change and delete every entity. For local "
+                f"conformance runs only.\n{line}", err=True, fg=typer.colors.RED, bold=True)
 
 
 def _require_current_schema(db: str) -> None:
     """Serving refuses a database at another schema version (an empty one is set up):
     upgrades are an operator's deliberate step, taken once for all workers."""
-    held, needed = _schema_version(db)
+    held, needed = schema_version_or_exit(db)
     if held not in (0, needed):
         advice = "run 'smartcity db upgrade' first" if held < needed else \
             "it was written by a newer smartcity"
@@ -123,8 +117,8 @@ def db_status(
                                                 help="Settings file (TOML or JSON).")] = None,
 ) -> None:
     """Print the schema version the database holds and the one this smartcity needs."""
-    settings = _settings(config, db=db)
-    held, needed = _schema_version(settings.db)
+    settings = settings_or_exit(config, db=db)
+    held, needed = schema_version_or_exit(settings.db)
     typer.echo(f"{describe(settings.db)}: schema version {held}, this smartcity needs "
                f"{needed}" + ("" if held == needed else " (run 'smartcity db upgrade')"))
 
@@ -136,11 +130,11 @@ def db_upgrade(
                                                 help="Settings file (TOML or JSON).")] = None,
 ) -> None:
     """Apply the schema migrations the database lacks; every stored row is kept."""
-    settings = _settings(config, db=db)
-    _schema_version(settings.db)  # a clear message when the database cannot be reached
+    settings = settings_or_exit(config, db=db)
+    schema_version_or_exit(settings.db)  # a clear message when the database cannot be reached
     for applied in asyncio.run(upgrade(settings.db)):
         typer.echo(f"applied migration {applied}")
-    held, _ = _schema_version(settings.db)
+    held, _ = schema_version_or_exit(settings.db)
     typer.echo(f"{describe(settings.db)} is at schema version {held}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcity.core.ngsild.durations import parse_duration
@@ -85,7 +85,44 @@ class Settings(BaseSettings):
                                "may send, on average")
     ingest_burst: int = Field(200, gt=0, description="measurements one device may send "
                               "at once")
+    auth: str = Field("on", pattern=r"^(on|none)$", description="'on': every request is "
+                      "authenticated and checked against the policy; 'none' turns access "
+                      "control off (local conformance runs only)")
+    policy: Path | None = Field(None, description="the access policy and register of "
+                                "personal data (TOML); the bundled default if unset")
+    token_issuer: str = Field("smartcity", min_length=1, description="'iss' of the tokens "
+                              "the platform issues")
+    token_audience: str = Field("smartcity", min_length=1, description="'aud' the "
+                                "platform's own tokens carry and require")
+    token_lifetime: int = Field(3600, gt=0, le=86_400, description="seconds a token "
+                                "the platform issues is valid")
+    clock_skew: int = Field(60, ge=0, le=600, description="seconds of clock difference "
+                            "allowed when checking a token's times")
+    oidc_issuer: str = Field("", description="the city's OpenID Connect provider whose "
+                             "tokens are accepted ('iss'); none if empty")
+    oidc_audience: str = Field("", description="the 'aud' its tokens must carry")
+    oidc_jwks_url: str = Field("", description="its signing keys (JWKS); found through "
+                               "its discovery document if empty")
+    oidc_roles_claim: str = Field("roles", description="claim (dotted path) holding "
+                                  "platform roles, e.g. realm_access.roles")
+    oidc_person_claim: str = Field("", description="claim holding the resident's entity "
+                                   "id, if any")
+    oidc_tenants_claim: str = Field("", description="claim listing the tenants the "
+                                    "caller may reach, if any")
+    controller: str = Field("the city", min_length=1, description="the data controller "
+                            "the register of personal data names")
+    client_rate: float = Field(200.0, gt=0, description="requests a second one caller "
+                               "may make, on average")
+    client_burst: int = Field(400, gt=0, description="requests one caller may make at "
+                              "once")
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("oidc_issuer needs oidc_audience: tokens meant for other "
+                             "services must not be accepted")
+        return self
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

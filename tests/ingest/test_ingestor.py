@@ -11,8 +11,9 @@ import pytest
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import InternalError
+from smartcity.core.rate_limit import RateLimit
 from smartcity.ingest.dead_letters import DeadLetters
-from smartcity.ingest.ingestor import Ingestor, Message, RateLimit
+from smartcity.ingest.ingestor import Ingestor, Message
 from smartcity.ingest.provisioning import ServiceGroup
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.store.sqlite import SqliteStore

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from smartcity.cli import app
 from smartcity.core.ngsild.storage import Write
+from smartcity.security.audit import AuditEntry
 from smartcity.store.backend import describe
 from smartcity.store.postgres import PostgresStore, SchemaBehind, _setup
 from smartcity.store.postgres_migrations import LATEST, current_version, upgrade
@@ -78,6 +79,7 @@ async def test_an_upgrade_of_a_populated_database_keeps_every_row(url: str) -> N
     result = await asyncio.to_thread(runner.invoke, app, ["db", "upgrade", "--db", url])
     assert result.exit_code == 0, result.output
     assert "applied migration 2: temporal history" in result.output
+    assert "applied migration 5: the audit log" in result.output
     assert f"schema version {LATEST}" in result.output
     assert await row_counts(url) == before
     store = await PostgresStore.open(url)
@@ -91,9 +93,12 @@ async def test_an_upgrade_of_a_populated_database_keeps_every_row(url: str) -> N
         await store.save_subscription({"tenant": "", "id": "urn:s:1", "q": "n>4"})
         [subscription] = await store.subscriptions()
         assert (subscription["q"], subscription["timesSent"]) == ("n>4", 7)
-        # The upgraded database takes new writes, history included.
+        # The upgraded database takes new writes, history and audit log included.
         await store.write("", [Write("replace", "urn:x:2", entity("urn:x:2", LAMP, n=99),
                                      expect=entity("urn:x:2")["modifiedAt"])])
+        await store.append_audit([AuditEntry("2026-03-01T08:00:00.000000Z", "system",
+                                             "administer", "database", "upgrade")])
+        assert (await store.audit_head())[0] == 1
     finally:
         await store.close()
 

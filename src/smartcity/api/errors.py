@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartcity.api.negotiation import TENANT_HEADER, problem_response
+from smartcity.api.platform import platform_of
 from smartcity.core.ngsild.errors import (
     BadRequestData,
     InternalError,
@@ -41,7 +42,15 @@ def _with_tenant(request: Request, response: Response) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(NgsiLdError)
     async def ngsi_error(request: Request, exc: NgsiLdError) -> Response:
-        return _with_tenant(request, problem_response(exc))
+        response = problem_response(exc)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        if exc.status in (401, 403):
+            platform_of(request).record_act(
+                "denied", request.method, request.url.path,
+                tenant=request.headers.get(TENANT_HEADER, ""), outcome="denied",
+                detail={"reason": exc.detail})
+        return _with_tenant(request, response)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from smartcity.config import Settings
@@ -21,6 +23,7 @@ from smartcity.ingest.health import HealthWatch
 from smartcity.ingest.ingestor import Ingestor
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.notify.notifier import Notifier
+from smartcity.security.gatekeeper import Gatekeeper
 
 
 @dataclass
@@ -38,7 +41,30 @@ class Platform:
     ingestor: Ingestor
     dead_letters: DeadLetters
     health: HealthWatch
+    gatekeeper: Gatekeeper | None = None  # None: access control is off (--auth none)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def require(self, tenant: str, action: str, types: Sequence[str] = (),
+                what: str = "this") -> None:
+        """Refuse the request unless the caller may ``action`` (on ``types``) in
+        ``tenant``; with access control off, everything is allowed."""
+        if self.gatekeeper is not None:
+            self.gatekeeper.guard.require(tenant, action, types, what)
+
+    def record_act(self, action: str, what: str, target: str = "", *, tenant: str = "",
+                   subjects: Sequence[str] = (), outcome: str = "ok",
+                   detail: dict[str, Any] | None = None) -> None:
+        """Record an act of the caller in the audit log (kept with access control on)."""
+        if self.gatekeeper is not None:
+            self.gatekeeper.acts.record(action, what, target, tenant=tenant,
+                                        subjects=subjects, outcome=outcome, detail=detail)
+
+    async def audit_of(self, person: str, limit: int) -> list[dict[str, Any]]:
+        """The audit entries that touched a resident's personal data, newest first."""
+        if self.gatekeeper is None:
+            return []
+        return [{"seq": row.seq, **orjson.loads(row.document)}
+                for row in await self.gatekeeper.audit.for_subject(person, limit)]
 
     async def settle(self) -> None:
         """Let what is being saved in the background land: a change other workers must

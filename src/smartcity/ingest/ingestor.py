@@ -12,7 +12,6 @@ kept among the dead letters, and never stops the others.
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from smartcity.core.ngsild.errors import BadRequestData, InternalError, NgsiLdEr
 from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import parse_entity
+from smartcity.core.rate_limit import RateLimit
 from smartcity.ingest.dead_letters import DeadLetters
 from smartcity.ingest.decoders import decoders
 from smartcity.ingest.measures import (
@@ -105,25 +105,6 @@ def _lorawan_measures(message: Message, profile: str | None) -> dict[str, Any]:
     if not measures:
         raise BadRequestData(f"The {profile} payload holds no measures")
     return measures
-
-
-class RateLimit:
-    """A token bucket per device: a flood from one device is cut back, the others go on."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def admit(self, key: tuple[str, str]) -> bool:
-        now = self.clock()
-        tokens, since = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - since) * self.rate)
-        if tokens < 1:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - 1, now)
-        return True
 
 
 class Ingestor:

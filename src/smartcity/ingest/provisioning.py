@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.validation import validated
 from smartcity.ingest.decoders import decoders
 
 # Ids travel in MQTT topics and URLs: no separators or wildcards.
@@ -125,16 +126,7 @@ def parse_list(body: Any, member: str, model: type[ServiceGroup] | type[Device]
     if not isinstance(body, dict) or not isinstance(body.get(member), list) \
             or not body[member]:
         raise BadRequestData(f"The body must be an object with a non-empty {member!r} list")
-    return [parse_one(item, model, f"{member}[{n}]") for n, item in enumerate(body[member])]
-
-
-def parse_one(item: Any, model: type[ServiceGroup] | type[Device], where: str) -> Any:
-    try:
-        return model.model_validate(item)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'item'}: {e['msg']}"
-                             for e in exc.errors())
-        raise BadRequestData(f"Invalid {where}: {problems}") from None
+    return [validated(model, item, f"{member}[{n}]") for n, item in enumerate(body[member])]
 
 
 def entity_id(device: Device, group: ServiceGroup | None) -> str:

@@ -20,6 +20,7 @@ import orjson
 
 from smartcity.core.clock import Clock, timestamp
 from smartcity.core.events import EntityChange
+from smartcity.core.ngsild.access import AccessControl, OpenAccess
 from smartcity.core.ngsild.context import CORE_CONTEXT_URL
 from smartcity.core.ngsild.linked import render_linked, resolve
 from smartcity.core.ngsild.matching import (
@@ -40,6 +41,14 @@ from smartcity.core.ngsild.subscription_model import Subscription, status_of
 from smartcity.core.ngsild.subscription_service import settings_of
 from smartcity.notify.http import HttpSender
 from smartcity.notify.mqtt import MqttSender
+from smartcity.security.principal import SYSTEM, Principal, acting_as
+
+
+def owner_of(record: Subscription) -> Principal:
+    """Who a subscription acts for: its owner (kept when made with access control on),
+    else the platform."""
+    owner = record.get("owner")
+    return Principal.from_record(owner) if owner else SYSTEM
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +96,8 @@ class Notifier:
         self._periodic: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._callbacks: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
         self.log_delivery = log_delivery
+        # A subscription notifies only what its owner may read (see _as_owner_sees).
+        self.access: AccessControl = OpenAccess()
         self.compile_terms = compile_terms
         self.retries = retries
         self.backoff = backoff
@@ -152,6 +163,11 @@ class Notifier:
             for entity in linked:
                 entity.pop(LINKED, None)
         for compiled, change, attrs in found:
+            if not isinstance(self.access, OpenAccess):
+                seen = await self._as_owner_sees(compiled.record, change)
+                if seen is None:
+                    continue
+                change = seen
             notification = compiled.record["notification"]
             data = None
             if notification.get("join") in ("inline", "flat"):
@@ -160,11 +176,36 @@ class Notifier:
                 entity = notification_entity(compiled, change, attrs)
                 data = await render_linked(
                     [entity], compiled.terms, view,
-                    lambda ids, tenant=change.tenant: self.store.get_many(tenant, ids))
+                    lambda ids, tenant=change.tenant, owner=compiled.record: self._linked(
+                        owner, tenant, ids))
             body = notification_body(compiled, change, attrs, now, data)
             entries.append(OutboxEntry(change.tenant, compiled.record["id"],
                                        orjson.dumps(body)))
         return entries
+
+    async def _as_owner_sees(self, record: Subscription, change: EntityChange
+                             ) -> EntityChange | None:
+        """The change as the subscription's owner may see it; None when they may see
+        nothing of it, or nothing of what changed (a notification would tell them that
+        something they may not read changed)."""
+        with acting_as(owner_of(record)):
+            after = await self.access.reveal(change.tenant, [change.entity]) \
+                if change.entity is not None else []
+            before = await self.access.reveal(change.tenant, [change.previous]) \
+                if change.previous is not None else []
+        if not after and not before:
+            return None
+        if after and before and after[0]["attrs"] == before[0]["attrs"] \
+                and after[0]["type"] == before[0]["type"]:
+            return None
+        return replace(change, entity=after[0] if after else None,
+                       previous=before[0] if before else None)
+
+    async def _linked(self, record: Subscription, tenant: str,
+                      ids: Sequence[str]) -> dict[str, Entity]:
+        found = await self.store.get_many(tenant, ids)
+        with acting_as(owner_of(record)):
+            return {e["id"]: e for e in await self.access.reveal(tenant, list(found.values()))}
 
     # -- timeInterval subscriptions -------------------------------------------------
     def _start_periodic(self, compiled: Compiled) -> None:
@@ -190,7 +231,9 @@ class Notifier:
             try:
                 page = await self.store.query(record["tenant"], selection, None, 0, 2**31,
                                               False)
-                body = periodic_body(compiled, page.entities, now)
+                with acting_as(owner_of(record)):
+                    shown = await self.access.reveal(record["tenant"], page.entities)
+                body = periodic_body(compiled, shown, now)
                 send = self.senders.get(record["notification"]["endpoint"]["uri"]
                                         .split(":", 1)[0].lower())
                 ok = send is not None

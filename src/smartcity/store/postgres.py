@@ -25,6 +25,8 @@ from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.security.audit import AuditEntry, AuditRow
+from smartcity.store.audit_rows import as_head, audit_append
 from smartcity.store.discovery import type_attributes
 from smartcity.store.paging import PredicatePager
 from smartcity.store.postgres_history import PostgresHistory
@@ -519,6 +521,37 @@ class PostgresStore:
             status = await conn.execute("DELETE FROM records WHERE kind = $1 AND tenant = $2 "
                                         "AND key = $3", kind, tenant, key)
             return status != "DELETE 0", await _bump(conn, kind)
+
+    # -- audit log ---------------------------------------------------------------
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        if not entries:
+            return
+        async with self.transaction() as conn:
+            # Workers append in turns: each numbers its entries after the head it read.
+            await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})", "audit log")
+            stored = await conn.fetchrow("SELECT seq, hash FROM audit_head")
+            append = audit_append(as_head(stored), entries)
+            await conn.execute("INSERT INTO audit_log SELECT * FROM unnest($1::bigint[], "
+                               "$2::text[], $3::bytea[])", *columns(append.rows))
+            await conn.execute("INSERT INTO audit_subjects SELECT * FROM unnest($1::text[], "
+                               "$2::bigint[])", *columns(append.subjects, 2))
+            await conn.execute("INSERT INTO audit_head VALUES (true, $1, $2) ON CONFLICT "
+                               "(one) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                               *append.head)
+
+    async def audit_head(self) -> tuple[int, str]:
+        return as_head(await self.pool.fetchrow("SELECT seq, hash FROM audit_head"))
+
+    async def audit_rows(self, after_seq: int, limit: int) -> list[AuditRow]:
+        return [AuditRow(*row) for row in await self.pool.fetch(
+            "SELECT seq, hash, entry FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            after_seq, limit)]
+
+    async def audit_for_subject(self, subject: str, limit: int) -> list[AuditRow]:
+        return [AuditRow(*row) for row in await self.pool.fetch(
+            "SELECT l.seq, l.hash, l.entry FROM audit_subjects s JOIN audit_log l "
+            "ON l.seq = s.seq WHERE s.subject = $1 ORDER BY s.seq DESC LIMIT $2",
+            subject, limit)]
 
     async def identity(self) -> str:
         return str(await self.pool.fetchval("SELECT id FROM platform_identity"))

@@ -145,11 +145,45 @@ async def _records(conn: asyncpg.Connection, postgis: bool) -> None:
     await conn.execute(RECORDS)
 
 
+# The audit log, append-only: the triggers refuse to change or remove its rows (a
+# superuser can disable them; the hash chain still shows what they did then).
+AUDIT = """
+CREATE TABLE audit_log (seq bigint PRIMARY KEY, hash text NOT NULL, entry bytea NOT NULL);
+CREATE TABLE audit_subjects (
+    subject text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (subject, seq)
+);
+CREATE TABLE audit_head (
+    one boolean PRIMARY KEY CHECK (one), seq bigint NOT NULL, hash text NOT NULL
+);
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_log_not_truncated BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_subjects_append_only BEFORE UPDATE OR DELETE ON audit_subjects
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_subjects_not_truncated BEFORE TRUNCATE ON audit_subjects
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_head_kept BEFORE DELETE ON audit_head
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_head_not_truncated BEFORE TRUNCATE ON audit_head
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+"""
+
+
+async def _audit(conn: asyncpg.Connection, postgis: bool) -> None:
+    await conn.execute(AUDIT)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, subscriptions, @contexts and the outbox", _entities),
     Migration(2, "temporal history", _history),
     Migration(3, "workers: delivery status, cache versions, event outbox", _workers),
     Migration(4, "records of platform services", _records),
+    Migration(5, "the audit log", _audit),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -22,6 +22,8 @@ from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selection, Write
+from smartcity.security.audit import AuditEntry, AuditRow
+from smartcity.store.audit_rows import as_head, audit_append
 from smartcity.store.discovery import type_attributes
 from smartcity.store.paging import PredicatePager
 from smartcity.store.sqlite_history import SqliteHistory
@@ -42,7 +44,8 @@ from smartcity.store.write_plan import (
 )
 
 # 2: subscription delivery status kept apart from the records (version 1 kept it in them)
-SCHEMA_VERSION = 2
+# 3: the audit log (its tables are new: opening an older file adds them)
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     pk INTEGER PRIMARY KEY,
@@ -96,6 +99,25 @@ CREATE TABLE IF NOT EXISTS subscription_status (
     times_failed INTEGER NOT NULL DEFAULT 0, last_notification TEXT, last_success TEXT,
     last_failure TEXT, PRIMARY KEY (tenant, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_subjects (
+    subject TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (subject, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_head (
+    one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_subjects_no_update BEFORE UPDATE ON audit_subjects
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_subjects_no_delete BEFORE DELETE ON audit_subjects
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
@@ -446,6 +468,35 @@ class SqliteStore:
     def _bump(self, kind: str) -> int:
         self._versions[kind] = self._versions.get(kind, 0) + 1
         return self._versions[kind]
+
+    # -- audit log ---------------------------------------------------------------
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        def work() -> None:
+            # One connection, and no await inside: concurrent appends take turns.
+            append = audit_append(self._audit_head(), entries)
+            self.db.executemany("INSERT INTO audit_log VALUES (?,?,?)", append.rows)
+            self.db.executemany("INSERT INTO audit_subjects VALUES (?,?)", append.subjects)
+            self.db.execute("INSERT INTO audit_head VALUES (1,?,?) ON CONFLICT (one) DO "
+                            "UPDATE SET seq = excluded.seq, hash = excluded.hash", append.head)
+        if entries:
+            self.transaction(work)
+
+    def _audit_head(self) -> tuple[int, str]:
+        return as_head(self.db.execute("SELECT seq, hash FROM audit_head").fetchone())
+
+    async def audit_head(self) -> tuple[int, str]:
+        return self._audit_head()
+
+    async def audit_rows(self, after_seq: int, limit: int) -> list[AuditRow]:
+        return [AuditRow(*row) for row in self.db.execute(
+            "SELECT seq, hash, entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit))]
+
+    async def audit_for_subject(self, subject: str, limit: int) -> list[AuditRow]:
+        return [AuditRow(*row) for row in self.db.execute(
+            "SELECT l.seq, l.hash, l.entry FROM audit_subjects s JOIN audit_log l "
+            "ON l.seq = s.seq WHERE s.subject = ? ORDER BY s.seq DESC LIMIT ?",
+            (subject, limit))]
 
     async def identity(self) -> str:
         # A file is known by where it lives; a database in memory lives as long as us.

@@ -178,7 +178,7 @@ def test_an_entity_selector_id_must_be_a_uri() -> None:
 
 
 def test_a_bad_id_pattern_is_refused() -> None:
-    assert "regular expression" in refused(entities=[{"type": "Lamp", "idPattern": "(["}])
+    assert "idPattern is not valid" in refused(entities=[{"type": "Lamp", "idPattern": "(["}])
 
 
 @pytest.mark.parametrize("watched", [[], "lux", ["lux", ""], ["value"]])

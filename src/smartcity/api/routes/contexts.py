@@ -41,10 +41,12 @@ async def add_context(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset())
     tenant = tenant_of(request)
+    platform.require(tenant, "write", what="@contexts")
     # A @context document is plain JSON with an @context member: the NGSI-LD payload
     # rule (no @context in application/json) does not apply to it.
     body = await read_json(request, platform.settings.max_body_bytes, (JSON, JSON_LD))
     record = platform.contexts.add_hosted(body, str(request.base_url), tenant)
+    platform.record_act("administer", "@context", record["localId"], tenant=tenant)
     await platform.settle()
     return Response(status_code=201, headers={"Location": PATH + record["localId"]})
 
@@ -83,6 +85,7 @@ async def delete_context(context_id: str, request: Request) -> Response:
     allow_params(request, frozenset({"reload"}))
     reload = _flag(request, "reload")
     tenant = tenant_of(request)
+    platform.require(tenant, "administer", what="@contexts")
     contexts = platform.contexts
     if not reload:
         contexts.delete(context_id, tenant)
@@ -99,4 +102,6 @@ async def delete_context(context_id: str, request: Request) -> Response:
             contexts.replace(record, document)
     platform.compiler.forget()
     await platform.settle()
+    platform.record_act("administer", "@context", context_id, tenant=tenant,
+                        detail={"reloaded" if reload else "deleted": True})
     return Response(status_code=204)

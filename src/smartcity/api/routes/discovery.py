@@ -18,7 +18,7 @@ from smartcity.api.negotiation import (
     link_terms,
     tenant_of,
 )
-from smartcity.api.platform import platform_of
+from smartcity.api.platform import Platform, platform_of
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
 
@@ -45,6 +45,14 @@ async def _setup(request: Request, allowed: frozenset[str]
     return platform, tenant, media, terms, context, detailed
 
 
+async def _type_attributes(platform: Platform, tenant: str) -> dict[str, dict[str, set[str]]]:
+    """The types and attributes of the tenant that the caller may read."""
+    types = await platform.store.type_attributes(tenant)
+    if platform.gatekeeper is None:
+        return types
+    return platform.gatekeeper.guard.readable_types(tenant, types)
+
+
 def _kinds(kinds: set[str]) -> list[str]:
     return sorted(kinds)
 
@@ -52,7 +60,7 @@ def _kinds(kinds: set[str]) -> list[str]:
 @router.get("/types", summary="Available entity types")
 async def list_types(request: Request) -> Response:
     platform, tenant, media, terms, context, detailed = await _setup(request, LIST_PARAMS)
-    types = await platform.store.type_attributes(tenant)
+    types = await _type_attributes(platform, tenant)
     if detailed:
         body: Any = [{"id": iri, "type": "EntityType", "typeName": terms.compact(iri),
                       "attributeNames": sorted(terms.compact(a) for a in attrs)}
@@ -67,7 +75,7 @@ async def list_types(request: Request) -> Response:
 async def type_info(type_name: str, request: Request) -> Response:
     platform, tenant, media, terms, context, _ = await _setup(request, INFO_PARAMS)
     iri = terms.expand(type_name)
-    types = await platform.store.type_attributes(tenant)
+    types = await _type_attributes(platform, tenant)
     if iri not in types:
         raise ResourceNotFound(f"No entity of type {type_name}")
     counts = await platform.store.type_counts(tenant)
@@ -95,7 +103,7 @@ def _attribute_index(types: dict[str, dict[str, set[str]]]) -> dict[str, tuple[s
 @router.get("/attributes", summary="Available attributes")
 async def list_attributes(request: Request) -> Response:
     platform, tenant, media, terms, context, detailed = await _setup(request, LIST_PARAMS)
-    index = _attribute_index(await platform.store.type_attributes(tenant))
+    index = _attribute_index(await _type_attributes(platform, tenant))
     if detailed:
         body: Any = [{"id": attr, "type": "Attribute", "attributeName": terms.compact(attr),
                       "typeNames": sorted(terms.compact(t) for t in types)}
@@ -110,7 +118,7 @@ async def list_attributes(request: Request) -> Response:
 async def attribute_info(attr_name: str, request: Request) -> Response:
     platform, tenant, media, terms, context, _ = await _setup(request, INFO_PARAMS)
     iri = terms.expand(attr_name)
-    index = _attribute_index(await platform.store.type_attributes(tenant))
+    index = _attribute_index(await _type_attributes(platform, tenant))
     if iri not in index:
         raise ResourceNotFound(f"No attribute {attr_name}")
     kinds, types = index[iri]

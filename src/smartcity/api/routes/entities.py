@@ -192,7 +192,7 @@ async def retrieve_entity(entity_id: str, request: Request) -> Response:
 
 
 def _fetcher(platform: Platform, tenant: str) -> Fetch:
-    return lambda ids: platform.store.get_many(tenant, ids)
+    return lambda ids: platform.entities.fetch_many(tenant, ids)
 
 
 @router.patch("/entities/{entity_id:path}/attrs/{attr}", status_code=204,

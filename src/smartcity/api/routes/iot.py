@@ -25,11 +25,16 @@ from smartcity.core.ngsild.errors import BadRequestData, InvalidRequest, Resourc
 from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.normalize import parse_entity
 from smartcity.core.ngsild.temporal import now_micros
+from smartcity.core.validation import validated
 from smartcity.ingest.ingestor import Encoding, Message
 from smartcity.ingest.lorawan import Uplink, chirpstack_uplink, tts_uplink
 from smartcity.ingest.measures import device_entity_id, device_fragment
-from smartcity.ingest.provisioning import Device, ServiceGroup, parse_list, parse_one
+from smartcity.ingest.provisioning import Device, ServiceGroup, parse_list
 from smartcity.ingest.registry import Provisioned
+from smartcity.security.principal import SYSTEM, acting_as
+
+# What reading and managing devices is decided on, as far as access control goes.
+DEVICE_TYPES = ("Device",)
 
 router = APIRouter(tags=["IoT"])
 _TENANT = re.compile(r"^[A-Za-z0-9_]{1,50}$")
@@ -53,11 +58,19 @@ def _page(request: Request, items: list[Any]) -> list[Any]:
     return items[offset:offset + limit]
 
 
+def _administer(platform: Platform, request: Request, tenant: str) -> None:
+    """Provisioning is administration: allowed to those who may, and recorded."""
+    platform.require(tenant, "administer", DEVICE_TYPES, "devices")
+    platform.record_act("administer", "devices", f"{request.method} {request.url.path}",
+                        tenant=tenant)
+
+
 # -- service groups ------------------------------------------------------------------
 @router.post("/iot/services", status_code=201, summary="Provision service groups")
 async def add_services(request: Request) -> Response:
     platform = platform_of(request)
     tenant, path = service_of(request)
+    _administer(platform, request, tenant)
     body = await read_json(request, platform.settings.max_body_bytes, (JSON,))
     await platform.devices.add_groups(tenant, path, parse_list(body, "services",
                                                                ServiceGroup))
@@ -69,6 +82,7 @@ async def list_services(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset({"limit", "offset"}))
     tenant, path = service_of(request)
+    platform.require(tenant, "read", DEVICE_TYPES, "devices")
     groups = platform.devices.groups(tenant, path)
     return json_response({"count": len(groups), "services": [
         {**g.model_dump(exclude_unset=True), "service": tenant, "subservice": path}
@@ -87,6 +101,7 @@ def _group_params(request: Request) -> tuple[str, str]:
 async def update_service(request: Request) -> Response:
     platform = platform_of(request)
     tenant, path = service_of(request)
+    _administer(platform, request, tenant)
     resource, apikey = _group_params(request)
     changes = await read_json(request, platform.settings.max_body_bytes, (JSON,))
     if not isinstance(changes, dict):
@@ -99,6 +114,7 @@ async def update_service(request: Request) -> Response:
 async def delete_service(request: Request) -> Response:
     platform = platform_of(request)
     tenant, path = service_of(request)
+    _administer(platform, request, tenant)
     resource, apikey = _group_params(request)
     await platform.devices.delete_group(tenant, path, resource, apikey)
     return Response(status_code=204)
@@ -109,6 +125,7 @@ async def delete_service(request: Request) -> Response:
 async def add_devices(request: Request) -> Response:
     platform = platform_of(request)
     tenant, path = service_of(request)
+    _administer(platform, request, tenant)
     body = await read_json(request, platform.settings.max_body_bytes, (JSON,))
     devices = parse_list(body, "devices", Device)
     added = await platform.devices.add_devices(tenant, path, devices)
@@ -126,6 +143,7 @@ async def list_devices(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset({"limit", "offset"}))
     tenant, path = service_of(request)
+    platform.require(tenant, "read", DEVICE_TYPES, "devices")
     devices = platform.devices.devices(tenant, path)
     return json_response({"count": len(devices), "devices": [
         _render(d) for d in _page(request, devices)]})
@@ -136,6 +154,7 @@ async def get_device(device_id: str, request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset())
     tenant, _ = service_of(request)
+    platform.require(tenant, "read", DEVICE_TYPES, "devices")
     return json_response(_render(platform.devices.device(tenant, device_id)))
 
 
@@ -143,11 +162,12 @@ async def get_device(device_id: str, request: Request) -> Response:
 async def update_device(device_id: str, request: Request) -> Response:
     platform = platform_of(request)
     tenant, _ = service_of(request)
+    _administer(platform, request, tenant)
     changes = await read_json(request, platform.settings.max_body_bytes, (JSON,))
     if not isinstance(changes, dict):
         raise BadRequestData("The body must be an object of the fields to change")
-    parse_one({**platform.devices.device(tenant, device_id).device.model_dump(
-        exclude_unset=True), **changes}, Device, "device")
+    validated(Device, {**platform.devices.device(tenant, device_id).device.model_dump(
+        exclude_unset=True), **changes}, "device")
     updated = await platform.devices.update_device(tenant, device_id, changes)
     await _publish_devices(platform, [updated])
     return Response(status_code=204)
@@ -157,6 +177,7 @@ async def update_device(device_id: str, request: Request) -> Response:
 async def delete_device(device_id: str, request: Request) -> Response:
     platform = platform_of(request)
     tenant, _ = service_of(request)
+    _administer(platform, request, tenant)
     removed = await platform.devices.delete_device(tenant, device_id)
     # Its Device entity may have been deleted through the NGSI-LD API already.
     with contextlib.suppress(ResourceNotFound):
@@ -166,12 +187,14 @@ async def delete_device(device_id: str, request: Request) -> Response:
 
 
 async def _publish_devices(platform: Platform, devices: list[Provisioned]) -> None:
-    """Each provisioned device appears as an NGSI-LD ``Device`` entity."""
+    """Each provisioned device appears as an NGSI-LD ``Device`` entity (the platform's
+    own write, following what an administrator provisioned)."""
     terms = platform.compiler.core
     for tenant in {d.tenant for d in devices}:
         entities = [parse_entity(device_fragment(d, None), terms)
                     for d in devices if d.tenant == tenant]
-        await platform.entities.batch_upsert(tenant, entities, False, BatchResult())
+        with acting_as(SYSTEM):
+            await platform.entities.batch_upsert(tenant, entities, False, BatchResult())
 
 
 # -- measurements ------------------------------------------------------------------------
@@ -189,8 +212,11 @@ async def _measure(request: Request, encoding: Encoding, media: tuple[str, ...])
 
 
 async def _ingest_one(platform: Platform, message: Message) -> Response:
-    """Apply one message; the reason it was rejected is the answer's error."""
-    [outcome] = await platform.ingestor.ingest([message])
+    """Apply one message; the reason it was rejected is the answer's error. A device is
+    authenticated by its service group's API key, which the ingestor checks; what it
+    writes is what it was provisioned to write, so the write is the platform's own."""
+    with acting_as(SYSTEM):
+        [outcome] = await platform.ingestor.ingest([message])
     if outcome is not None:
         raise outcome
     return Response(status_code=200)
@@ -243,6 +269,7 @@ async def overview(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset())
     tenant, _ = service_of(request)
+    platform.require(tenant, "read", DEVICE_TYPES, "devices")
     return json_response(await platform.health.overview(
         tenant, platform.ingestor.gateways.get(tenant, {})))
 
@@ -251,6 +278,8 @@ async def overview(request: Request) -> Response:
 async def dead_letters(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, frozenset({"limit"}))
+    # Rejected messages of every tenant: for those who administer the platform.
+    platform.require("", "administer", DEVICE_TYPES, "rejected measurements")
     text = request.query_params.get("limit", "100")
     if not text.isdigit() or not 0 < int(text) <= 1000:
         raise InvalidRequest("limit must be a whole number from 1 to 1000")

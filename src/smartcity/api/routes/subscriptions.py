@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
@@ -20,17 +21,20 @@ from smartcity.api.negotiation import (
     read_body,
     tenant_of,
 )
-from smartcity.api.platform import platform_of
+from smartcity.api.platform import Platform, platform_of
 from smartcity.api.routes.entities import page_headers
 from smartcity.api.views import pagination
+from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.normalize import is_uri
+from smartcity.core.ngsild.query_language import parse_q
 from smartcity.core.ngsild.storage import Page
 from smartcity.core.ngsild.subscriptions import (
     merge_subscription,
     parse_subscription,
     render_subscription,
 )
+from smartcity.security.principal import current
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["subscriptions"])
 NO_CONTENT = 204
@@ -57,6 +61,39 @@ def _version_preference(request: Request) -> dict[str, str]:
     return {}
 
 
+def _check_access(platform: Platform, tenant: str, record: dict[str, Any],
+                  terms: TermMap) -> None:
+    """Whether the caller may subscribe so; the subscription keeps them as its owner,
+    and notifies only what they may read."""
+    if platform.gatekeeper is None:
+        return
+    filters = {terms.expand(n) for n in parse_q(record["q"]).attribute_names()} \
+        if record.get("q") else set()
+    if record.get("geoQ"):
+        filters.add(terms.expand(record["geoQ"].get("geoproperty") or "location"))
+    owner = platform.gatekeeper.guard.check_subscription(
+        tenant, [s["type"] for s in record.get("entities", ()) if "type" in s],
+        frozenset(filters))
+    record["owner"] = record.get("owner") or owner.to_record()
+
+
+def _may_manage(platform: Platform, tenant: str, record: dict[str, Any]) -> None:
+    if platform.gatekeeper is not None:
+        platform.gatekeeper.guard.may_manage(tenant, record.get("owner"))
+
+
+def _listed_owner(platform: Platform, tenant: str) -> str | None:
+    """Whose subscriptions the caller may list: their own, or all for those who may
+    administer the tenant."""
+    if platform.gatekeeper is None:
+        return None
+    principal = current()
+    if principal.system or platform.gatekeeper.guard.decide(
+            principal, tenant, (), "administer").allowed:
+        return None
+    return principal.subject
+
+
 @router.post("/subscriptions", status_code=201, summary="Create a subscription")
 async def create_subscription(request: Request) -> Response:
     platform = platform_of(request)
@@ -69,7 +106,9 @@ async def create_subscription(request: Request) -> Response:
     if "jsonldContext" in record:
         # The @context for notifications must be usable now, not at the first delivery.
         await compile_context(platform.compiler, record["jsonldContext"])
+    _check_access(platform, tenant, record, terms)
     await service.create(tenant, record)
+    platform.record_act("subscribe", "subscription", record["id"], tenant=tenant)
     return Response(status_code=201, headers={
         "Location": f"/ngsi-ld/v1/subscriptions/{quote(record['id'], safe=':')}"})
 
@@ -85,7 +124,7 @@ async def query_subscriptions(request: Request) -> Response:
                                       platform.settings.max_limit)
     terms, context = await link_terms(platform.compiler, request)
     service = platform.subscriptions
-    records, total = await service.list(tenant, offset, limit)
+    records, total = await service.list(tenant, offset, limit, _listed_owner(platform, tenant))
     page = Page(entities=records, total=total if count else None,
                 more=offset + len(records) < total)
     headers = page_headers(request, offset, limit, page, media)
@@ -107,6 +146,7 @@ async def retrieve_subscription(sub_id: str, request: Request) -> Response:
     # A client that has just been notified sees that delivery counted.
     await platform.notifier.settle(tenant, sub_id)
     record = await service.get(tenant, sub_id)
+    _may_manage(platform, tenant, record)
     body = render_subscription(record, terms, service.now(), "sysAttrs" in options)
     return json_response(body, media=media, context=context,
                          headers=_version_preference(request))
@@ -123,10 +163,14 @@ async def update_subscription(sub_id: str, request: Request) -> Response:
     terms = await compile_context(platform.compiler, body.context)
     service = platform.subscriptions
     stored = await service.get(tenant, sub_id)
+    _may_manage(platform, tenant, stored)
     record = merge_subscription(stored, body.data, terms, service.now(), body.context)
     if "jsonldContext" in record and record.get("jsonldContext") != stored.get("jsonldContext"):
         await compile_context(platform.compiler, record["jsonldContext"])
+    _check_access(platform, tenant, record, terms)
     await service.update(tenant, sub_id, record)
+    platform.record_act("subscribe", "subscription", sub_id, tenant=tenant,
+                        detail={"changed": True})
     return Response(status_code=NO_CONTENT)
 
 
@@ -137,5 +181,8 @@ async def delete_subscription(sub_id: str, request: Request) -> Response:
     allow_params(request, frozenset())
     tenant = tenant_of(request)
     _check_id(sub_id)
+    _may_manage(platform, tenant, await platform.subscriptions.get(tenant, sub_id))
     await platform.subscriptions.delete(tenant, sub_id)
+    platform.record_act("subscribe", "subscription", sub_id, tenant=tenant,
+                        detail={"deleted": True})
     return Response(status_code=NO_CONTENT)

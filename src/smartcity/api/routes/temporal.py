@@ -114,7 +114,7 @@ async def modify_instance(entity_id: str, attr: str, instance: str,
     if not instances or len(instances) != 1 or len(fragment) != 1:
         raise BadRequestData(f"The body must be one instance of {attr}")
     await platform.temporal.modify_instance(tenant, entity_id, iri, instance, instances[0])
-    return Response(status_code=NO_CONTENT)
+    return _history_edited(platform, tenant, entity_id, iri, "modified")
 
 
 @router.delete("/entities/{entity_id:path}/attrs/{attr}/{instance}", status_code=204,
@@ -129,7 +129,7 @@ async def delete_instance(entity_id: str, attr: str, instance: str,
     iri = check_attribute_path(attr, terms)
     check_instance_id(instance)
     await platform.temporal.delete_instance(tenant, entity_id, iri, instance)
-    return Response(status_code=NO_CONTENT)
+    return _history_edited(platform, tenant, entity_id, iri, "deleted instance")
 
 
 @router.delete("/entities/{entity_id:path}/attrs/{attr}", status_code=204,
@@ -146,7 +146,7 @@ async def delete_attribute(entity_id: str, attr: str, request: Request) -> Respo
         raise BadRequestData("deleteAll must be true or false")
     await platform.temporal.delete_attribute(tenant, entity_id, iri, params.get("datasetId"),
                                              params.get("deleteAll") == "true")
-    return Response(status_code=NO_CONTENT)
+    return _history_edited(platform, tenant, entity_id, iri, "deleted attribute")
 
 
 @router.delete("/entities/{entity_id:path}", status_code=204,
@@ -161,6 +161,14 @@ async def delete_temporal(entity_id: str, request: Request) -> Response:
         raise BadRequestData("An attribute name in the URL is empty")
     check_entity_id(entity_id)
     await platform.temporal.delete(tenant, entity_id)
+    return _history_edited(platform, tenant, entity_id, None, "deleted")
+
+
+def _history_edited(platform: Platform, tenant: str, entity_id: str, attr: str | None,
+                    change: str) -> Response:
+    """Record a change of history made through the API; the answer to it."""
+    platform.record_act("write", "history", entity_id, tenant=tenant,
+                        detail={"change": change, "attribute": attr})
     return Response(status_code=NO_CONTENT)
 
 

@@ -20,7 +20,9 @@ import orjson
 from smartcity.core.clock import Clock, SystemClock, timestamp
 from smartcity.core.events import EntityChange, EventBus, LocalEventBus, encode_changes
 from smartcity.core.ngsild import mutations
+from smartcity.core.ngsild.access import AccessControl, OpenAccess
 from smartcity.core.ngsild.errors import (
+    AccessDenied,
     AlreadyExists,
     BadRequestData,
     Conflict,
@@ -39,6 +41,7 @@ from smartcity.core.ngsild.ordering import sort_entities
 from smartcity.core.ngsild.query import EntityQuery, LinkedFilter
 from smartcity.core.ngsild.query_language import LINKED
 from smartcity.core.ngsild.storage import DEFAULT_TENANT, EntityStore, OutboxEntry, Page, Write
+from smartcity.security.principal import SYSTEM, acting_as
 
 _RETRIES = 5
 _BATCH_RETRIES = 10
@@ -79,6 +82,9 @@ class EntityService:
         self._entity_locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
         # Every write adds the attribute instances it touched to the history.
         self.keep_history = True
+        self.access: AccessControl = OpenAccess()
+        # Told of each committed write (the audit log of callers' acts).
+        self.written: Callable[[str, Sequence[EntityChange]], None] | None = None
 
     async def require_tenant(self, tenant: str) -> None:
         """Operations other than creation need an existing tenant (clause 5.5.10)."""
@@ -119,12 +125,29 @@ class EntityService:
         async with self._one(tenant, entity["id"]):
             now = self.now()
             stored = mutations.new_entity(entity, now, owned=True)
+            await self.access.check_write(tenant, stored, None)
             await self._commit(tenant, [Write("insert", stored["id"], stored)],
                                [("created", stored, None)], now)
         return stored
 
     async def retrieve(self, tenant: str, entity_id: str, types: TypeGate = None) -> Entity:
-        """The entity; with ``types``, only if it has one of them (the type selector)."""
+        """The entity as the caller may see it; with ``types``, only if it has one of
+        them (the type selector)."""
+        self.access.require(tenant, "read", what="entities")
+        entity = await self._stored(tenant, entity_id, types)
+        visible = await self.access.reveal(tenant, [entity])
+        if not visible:
+            raise AccessDenied(f"You may not read entity {entity_id}")
+        return visible[0]
+
+    async def fetch_many(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """The entities found of ``entity_ids`` (linked entities of a join), as the
+        caller may see them."""
+        found = await self.store.get_many(tenant, entity_ids)
+        return {e["id"]: e for e in await self.access.reveal(tenant, list(found.values()))}
+
+    async def _stored(self, tenant: str, entity_id: str, types: TypeGate = None) -> Entity:
+        """The entity as stored; with ``types``, only if it has one of them."""
         await self.require_tenant(tenant)
         entity = await self.store.get(tenant, entity_id)
         if entity is None or (types and not types.intersection(entity["type"])) \
@@ -134,7 +157,14 @@ class EntityService:
 
     async def query(self, tenant: str, query: EntityQuery, offset: int, limit: int,
                     count: bool) -> Page:
+        """A page of the entities that match, as the caller may see them."""
+        query = await self.access.readable_query(tenant, query)
         await self.require_tenant(tenant)
+        page = await self._query(tenant, query, offset, limit, count)
+        return Page(await self.access.reveal(tenant, page.entities), page.total, page.more)
+
+    async def _query(self, tenant: str, query: EntityQuery, offset: int, limit: int,
+                     count: bool) -> Page:
         if not query.order and query.linked is None:
             return await self.store.query(tenant, query.selection, query.predicate, offset,
                                           limit, count)
@@ -151,7 +181,7 @@ class EntityService:
     async def _linked_matches(self, tenant: str, candidates: list[Entity],
                               linked: LinkedFilter) -> list[Entity]:
         """The candidates for which a q with linked-entity terms holds."""
-        reached = await resolve(candidates, lambda ids: self.store.get_many(tenant, ids),
+        reached = await resolve(candidates, lambda ids: self.fetch_many(tenant, ids),
                                 linked.levels)
         shared = {e["id"]: e for e in candidates}
         shared.update((entity_id, entity) for entity_id, (entity, _) in reached.items())
@@ -165,7 +195,8 @@ class EntityService:
 
     async def delete(self, tenant: str, entity_id: str, types: TypeGate = None) -> None:
         async with self._one(tenant, entity_id):
-            stored = await self.retrieve(tenant, entity_id, types)
+            stored = await self._stored(tenant, entity_id, types)
+            await self.access.check_write(tenant, None, stored)
             now = self.now()
             await self._commit(tenant, [Write("delete", entity_id)],
                                [("deleted", None, stored)], now)
@@ -229,11 +260,12 @@ class EntityService:
                            change: Callable[[Entity, str], Entity],
                            types: TypeGate) -> Entity:
         for _ in range(_RETRIES):
-            stored = await self.retrieve(tenant, entity_id, types)
+            stored = await self._stored(tenant, entity_id, types)
             now = self.now()
             result = change(stored, now)
             if result == stored:
                 return stored
+            await self.access.check_write(tenant, result, stored)
             try:
                 write = Write("replace", entity_id, result, expect=stored["modifiedAt"])
                 await self._commit(tenant, [write], [("updated", result, stored)], now)
@@ -288,8 +320,13 @@ class EntityService:
             if entity_id in existing or entity_id in seen:
                 result.fail(entity_id, AlreadyExists(f"Entity {entity_id} already exists"))
                 continue
-            seen.add(entity_id)
             stored = mutations.new_entity(entity, now, owned=True)
+            try:
+                await self.access.check_write(tenant, stored, None)
+            except NgsiLdError as exc:
+                result.fail(entity_id, exc)
+                continue
+            seen.add(entity_id)
             writes.append(Write("insert", entity_id, stored))
             changes.append(("created", stored, None))
             result.success.append(entity_id)
@@ -345,6 +382,12 @@ class EntityService:
             if stored is None:
                 result.fail(entity_id, ResourceNotFound(f"Entity {entity_id} does not exist"))
                 continue
+            try:
+                await self.access.check_write(tenant, None, stored)
+            except NgsiLdError as exc:
+                existing[entity_id] = stored
+                result.fail(entity_id, exc)
+                continue
             writes.append(Write("delete", entity_id))
             changes.append(("deleted", None, stored))
             result.success.append(entity_id)
@@ -378,6 +421,8 @@ class EntityService:
                 continue
             try:
                 applied = apply(stored, entity, now)
+                await self.access.check_write(
+                    tenant, applied[0] if isinstance(applied, tuple) else applied, stored)
             except NgsiLdError as exc:
                 result.fail(entity_id, exc)
                 continue
@@ -425,6 +470,8 @@ class EntityService:
                 writes.append(Write("replace", entity["id"], merged,
                                     expect=stored["modifiedAt"]))
                 changes.append(("updated", merged, stored))
+            for _, after, before in changes:
+                await self.access.check_write(tenant, after, before)
             if not writes:
                 await self.store.history.record(tenant, history, parse_instant(now))
                 return
@@ -444,9 +491,14 @@ class EntityService:
             history = history_of(changes, now)
         recorded = (encode_changes(events),) if self.bus.durable else ()
         await self.store.write(tenant, writes, outbox, history, parse_instant(now), recorded)
+        if self.written is not None:
+            self.written(tenant, events)
         if outbox and self.on_outbox is not None:
             self.on_outbox()
-        await self.bus.publish(events)
+        # What other services do about the changes is the platform's own work, not
+        # the caller's: it runs with the platform's rights.
+        with acting_as(SYSTEM):
+            await self.bus.publish(events)
 
 
 def _latest_instances(attrs: dict[str, list[Instance]], stored: Entity | None

@@ -98,3 +98,36 @@ class Conflict(NgsiLdError):
 
 class InternalError(NgsiLdError):
     pass
+
+
+# Access control answers. NGSI-LD defines no error types for them, so they carry the
+# platform's own type URIs, in the same ProblemDetails shape.
+PLATFORM_ERROR_BASE = "urn:smartcity:error:"
+
+
+class Unauthorized(NgsiLdError):
+    """No valid credentials: the caller must authenticate (HTTP 401)."""
+
+    name, status, title = "Unauthorized", 401, "Authentication required"
+
+    @property
+    def type(self) -> str:
+        return PLATFORM_ERROR_BASE + self.name
+
+
+class AccessDenied(NgsiLdError):
+    """Authenticated, but the policy does not let this caller do this (HTTP 403)."""
+
+    name, status, title = "AccessDenied", 403, "Access denied"
+
+    @property
+    def type(self) -> str:
+        return PLATFORM_ERROR_BASE + self.name
+
+
+class TooManyRequests(NgsiLdError):
+    name, status, title = "TooManyRequests", 429, "Too many requests"
+
+    @property
+    def type(self) -> str:
+        return PLATFORM_ERROR_BASE + self.name

@@ -29,6 +29,7 @@ from smartcity.core.ngsild.render import CONCISE, KEY_VALUES, NORMALIZED, View, 
 from smartcity.core.ngsild.scope_query import parse_scope_q
 from smartcity.core.ngsild.storage import OutboxEntry, Predicate
 from smartcity.core.ngsild.subscription_model import DEFAULT_TRIGGERS, Subscription, status_of
+from smartcity.core.ngsild.user_patterns import compile_pattern
 
 _FORMATS = {"normalized": NORMALIZED, "keyValues": KEY_VALUES, "simplified": KEY_VALUES,
             "concise": CONCISE}
@@ -73,7 +74,7 @@ class Compiled:
 def compile_subscription(record: Subscription, terms: TermMap) -> Compiled:
     selectors = tuple(
         Selector(parse_type_expression(s["type"], lambda name: name), s.get("id"),
-                 re.compile(s["idPattern"]) if s.get("idPattern") else None)
+                 compile_pattern(s["idPattern"], "idPattern") if s.get("idPattern") else None)
         for s in record.get("entities") or ())
     checks: list[Predicate] = []
     links = 0

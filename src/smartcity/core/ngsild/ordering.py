@@ -152,3 +152,8 @@ def sort_entities(entities: list[Entity], ordering: Ordering) -> list[Entity]:
             return -result if key.descending else result
         return 0
     return sorted(entities, key=cmp_to_key(compare))
+
+
+def order_attributes(order: Ordering | None) -> set[str]:
+    """The attributes an ordering reads (not entity members such as id)."""
+    return {key.path[0] for key in order.keys if key.path} if order is not None else set()

@@ -12,7 +12,7 @@ from smartcity.core.ngsild.context import NGSI_LD, TermMap
 from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.normalize import check_attribute_name, check_entity_id, check_name
-from smartcity.core.ngsild.ordering import Ordering, parse_order_by
+from smartcity.core.ngsild.ordering import Ordering, order_attributes, parse_order_by
 from smartcity.core.ngsild.pushdown import value_filters
 from smartcity.core.ngsild.query_language import (
     QExpr,
@@ -23,6 +23,7 @@ from smartcity.core.ngsild.query_language import (
 )
 from smartcity.core.ngsild.scope_query import ScopeMatcher, parse_scope_q
 from smartcity.core.ngsild.storage import Predicate, Selection
+from smartcity.core.ngsild.user_patterns import compile_pattern
 
 SYSTEM_NAMES = frozenset({"createdAt", "modifiedAt", "deletedAt", "observedAt"})
 SYSTEM_IRIS = frozenset(NGSI_LD + n for n in SYSTEM_NAMES)
@@ -99,6 +100,9 @@ class EntityQuery:
     order: Ordering | None = None
     linked: LinkedFilter | None = None
     scope: ScopeMatcher | None = None  # scopeQ, also held by the predicate unless left out
+    # Attributes whose values decide what matches (q, geoproperty, orderBy): access
+    # control refuses a filter on what the caller may not read.
+    filters: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     geo_query = geo.parse_geo_query(params.get("georel"), params.get("geometry"),
                                     params.get("coordinates"), params.get("geoproperty"))
     q_expr = parse_q(params["q"]) if params.get("q") else None
+    q_names = q_expr.attribute_names() if q_expr is not None else set()
     linked_levels = _linked_query(q_expr, params) if q_expr is not None else 0
     if params.get("csf"):
         # Context source filters only matter for registrations; still, a bad one is refused.
@@ -174,8 +179,12 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     if order is None and params.get("collation") is not None:
         parse_order_by("id", terms.expand, params["collation"])  # validates the tag
     values = value_filters(q_expr, terms.expand) if q_expr is not None else ()
+    filters = {terms.expand(name) for name in q_names}
+    if geo_query is not None:
+        filters.add(terms.expand(geo_query.geoproperty))
     return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox, values=values),
-                       predicate, attrs, order, linked, scope)
+                       predicate, attrs, order, linked, scope,
+                       frozenset(filters | order_attributes(order)))
 
 
 def _linked_query(expr: QExpr, params: dict[str, Any]) -> int:
@@ -194,10 +203,7 @@ def _linked_query(expr: QExpr, params: dict[str, Any]) -> int:
 def _id_pattern(pattern: str) -> Predicate:
     if len(pattern) > MAX_ID_PATTERN:
         raise BadRequestData("idPattern is too long")
-    try:
-        regex = re.compile(pattern)
-    except re.error as exc:
-        raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from None
+    regex = compile_pattern(pattern, "idPattern")
     return lambda entity: regex.search(entity["id"]) is not None
 
 

@@ -48,6 +48,7 @@ from smartcity.core.ngsild.model import (
     Entity,
     Instance,
 )
+from smartcity.core.ngsild.user_patterns import compile_pattern
 
 __all__ = [
     "And",
@@ -488,11 +489,11 @@ def parse_q(text: str) -> QExpr:
     return _Parser(text).parse()
 
 
-def _compile_pattern(source: str, fail: Callable[[str], BadRequestData]) -> re.Pattern[str]:
+def _compile_pattern(source: str, fail: Callable[[str], BadRequestData]) -> Any:
     try:
-        return re.compile(source)
-    except (re.error, OverflowError, RecursionError) as exc:
-        raise fail(f"invalid regular expression ({exc})") from exc
+        return compile_pattern(source)
+    except BadRequestData as exc:
+        raise fail(exc.detail) from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from smartcity.core.ngsild.history import History
 from smartcity.core.ngsild.history_storage import HistoryStore
 from smartcity.core.ngsild.model import Entity
 from smartcity.core.ngsild.pushdown import ValueFilter
+
+if TYPE_CHECKING:  # the audit log's records; the audit log itself uses this interface
+    from smartcity.security.audit import AuditEntry, AuditRow
 
 DEFAULT_TENANT = ""
 
@@ -194,6 +197,21 @@ class EntityStore(Protocol):
 
     async def delete_record(self, kind: str, tenant: str, key: str) -> tuple[bool, int]:
         """Remove a record: (whether there was one, the kind's new cache version)."""
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append entries to the audit log in one transaction, numbered and hash-chained
+        after its head (which moves to the last of them); appends of all processes
+        take turns."""
+
+    async def audit_rows(self, after_seq: int, limit: int) -> list[AuditRow]:
+        """Audit log rows numbered after ``after_seq``, in number order."""
+
+    async def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last audit log entry appended; (0, 64 zeros) before any."""
+
+    async def audit_for_subject(self, subject: str, limit: int) -> list[AuditRow]:
+        """Audit log rows whose ``subjects`` hold the entity id ``subject``, newest
+        first."""
 
     async def identity(self) -> str:
         """A name of this database that no other has (for ids it hands to others, such

@@ -108,11 +108,13 @@ class SubscriptionService:
             raise ResourceNotFound(f"Subscription {sub_id} does not exist")
         return record
 
-    async def list(self, tenant: str, offset: int, limit: int
+    async def list(self, tenant: str, offset: int, limit: int, owner: str | None = None
                    ) -> tuple[list[Subscription], int]:
-        """A page of the tenant's subscriptions in creation order, and how many there are."""
+        """A page of the tenant's subscriptions (of one owner's subject, if given) in
+        creation order, and how many there are."""
         await self._check_tenant(tenant)
-        mine = sorted((r for (t, _), r in self._registry.items() if t == tenant),
+        mine = sorted((r for (t, _), r in self._registry.items() if t == tenant and (
+            owner is None or (r.get("owner") or {}).get("subject") == owner)),
                       key=lambda r: (r["createdAt"], r["id"]))
         return mine[offset:offset + limit], len(mine)
 

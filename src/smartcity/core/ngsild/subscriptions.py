@@ -38,6 +38,7 @@ from smartcity.core.ngsild.subscription_model import (
     Subscription,
     status_of,
 )
+from smartcity.core.ngsild.user_patterns import compile_pattern
 
 SUBSCRIPTION = "Subscription"
 FORMATS = {"normalized": "normalized", "keyValues": "keyValues", "simplified": "keyValues",
@@ -116,10 +117,7 @@ def _id_pattern(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_ID_PATTERN:
         raise BadRequestData(f"idPattern must be a regular expression of at most "
                              f"{MAX_ID_PATTERN} characters")
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from None
+    compile_pattern(value, "idPattern")
     return value
 
 

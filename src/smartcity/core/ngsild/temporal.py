@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from smartcity.core.clock import Clock, SystemClock
+from smartcity.core.ngsild.access import AccessControl, OpenAccess
 from smartcity.core.ngsild.entities import EntityService
-from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
+from smartcity.core.ngsild.errors import AccessDenied, BadRequestData, ResourceNotFound
 from smartcity.core.ngsild.history import History, from_temporal, head
 from smartcity.core.ngsild.history_storage import (
     Bucket,
@@ -85,6 +86,7 @@ class TemporalService:
         # With the entity service, history given by clients also brings the current
         # state up to date (see EntityService.absorb_history).
         self.entities = entities
+        self.access: AccessControl = OpenAccess()
 
     # -- provision -------------------------------------------------------------
     async def upsert(self, tenant: str, entity: Entity) -> bool:
@@ -110,19 +112,22 @@ class TemporalService:
             await self.store.record(tenant, history, now)
 
     async def delete(self, tenant: str, entity_id: str) -> None:
+        heads = await self.store.heads(tenant, HeadSelection(ids=(entity_id,)))
+        if heads:
+            await self._check_edit(tenant, heads[0], None)
         if not await self.store.delete_entity_history(tenant, entity_id):
             raise ResourceNotFound(f"Entity {entity_id} has no temporal representation")
 
     async def delete_attribute(self, tenant: str, entity_id: str, attr: str,
                                dataset_id: str | None, delete_all: bool) -> None:
-        await self._head(tenant, entity_id)
+        await self._check_edit(tenant, await self._head(tenant, entity_id), attr)
         dataset = None if delete_all else (dataset_id or "")
         if not await self.store.delete_series(tenant, entity_id, attr, dataset):
             raise ResourceNotFound(f"Entity {entity_id} has no such attribute history")
 
     async def modify_instance(self, tenant: str, entity_id: str, attr: str, instance: str,
                               body: Instance) -> None:
-        await self._head(tenant, entity_id)
+        await self._check_edit(tenant, await self._head(tenant, entity_id), attr)
         number = _stored_instance(instance)
         now = now_micros(self.clock)
         replacement = from_temporal(entity_id, {attr: [body]}, now)[0]
@@ -132,10 +137,49 @@ class TemporalService:
 
     async def delete_instance(self, tenant: str, entity_id: str, attr: str,
                               instance: str) -> None:
-        await self._head(tenant, entity_id)
+        await self._check_edit(tenant, await self._head(tenant, entity_id), attr)
         if not await self.store.delete_instance(tenant, entity_id, attr,
                                                 _stored_instance(instance)):
             raise ResourceNotFound(f"Attribute instance {instance} does not exist")
+
+    async def _check_edit(self, tenant: str, entity_head: HistoryHead, attr: str | None
+                          ) -> None:
+        """A change of an entity's history is a write of the entity (of ``attr``, or of
+        the whole entity when None) as far as access control goes."""
+        current = await self._current(tenant, [entity_head])
+        entity = current[entity_head.entity_id]
+        if attr is None:
+            await self.access.check_write(tenant, None, entity)
+            return
+        edited = {**entity, "attrs": {**entity["attrs"], attr: []}}
+        await self.access.check_write(tenant, edited, {
+            **entity, "attrs": {**entity["attrs"], attr: [{"edited": True}]}})
+
+    async def _current(self, tenant: str, heads: Sequence[HistoryHead]) -> dict[str, Entity]:
+        """The entities of ``heads`` as they stand (for what access control reads of
+        them), or, once deleted, their id and types alone."""
+        stored = await self.entities.store.get_many(tenant, [h.entity_id for h in heads]) \
+            if self.entities is not None else {}
+        return {h.entity_id: stored.get(h.entity_id) or
+                {"id": h.entity_id, "type": list(h.types), "attrs": {}} for h in heads}
+
+    async def _reveal(self, tenant: str, page: TemporalPage) -> TemporalPage:
+        """The page as the caller may see it: hidden attributes' instances left out."""
+        if isinstance(self.access, OpenAccess):
+            return page
+        current = await self._current(tenant, [e.head for e in page.entities])
+        sight = await self.access.visible_attributes(tenant, list(current.values()))
+        shown = []
+        for entity in page.entities:
+            shows = sight.get(entity.head.entity_id)
+            if shows is None:
+                continue
+            entity.instances = [i for i in entity.instances if shows(i.attr)]
+            entity.buckets = [b for b in entity.buckets if shows(b.attr)]
+            entity.emptied = [e for e in entity.emptied if shows(e[0])]
+            shown.append(entity)
+        page.entities = shown
+        return page
 
     async def _head(self, tenant: str, entity_id: str) -> HistoryHead:
         heads = await self.store.heads(tenant, HeadSelection(ids=(entity_id,)))
@@ -153,12 +197,16 @@ class TemporalService:
             if not span:
                 raise ResourceNotFound(f"Entity {entity_id} has none of the attributes "
                                        "asked for")
-        page = await self._answer(tenant, [entity_head], temporal, series)
+        page = await self._reveal(tenant, await self._answer(tenant, [entity_head], temporal,
+                                                             series))
+        if not page.entities:
+            raise AccessDenied(f"You may not read entity {entity_id}")
         return page.entities[0], page.cut
 
     async def query(self, tenant: str, query: EntityQuery, temporal: TemporalQuery,
                     series: SeriesFilter, offset: int, limit: int, count: bool,
                     order: Order = "stored") -> TemporalPage:
+        query = await self.access.readable_query(tenant, query)
         heads = await self.store.heads(tenant, HeadSelection(query.selection.types,
                                                              query.selection.ids))
         ids = [h.entity_id for h in heads]
@@ -178,7 +226,8 @@ class TemporalService:
         if order != "stored":
             heads.sort(key=lambda h: h.entity_id, reverse=order == "id;desc")
         chosen = heads[offset:offset + limit]
-        page = await self._answer(tenant, chosen, temporal, series, bounds, present)
+        page = await self._reveal(tenant, await self._answer(tenant, chosen, temporal, series,
+                                                             bounds, present))
         page.total = len(heads) if count else None
         page.more = len(heads) > offset + limit
         return page

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smartcity.ingest.ingestor import RateLimit
+from smartcity.core.rate_limit import RateLimit
 
 
 class Clock:

@@ -1,0 +1,217 @@
+"""Bearer tokens: the platform's own (ES256 JWTs from its token endpoint) and those of a
+city's OpenID Connect provider (RS256 or ES256, checked against its published keys).
+
+Only the listed algorithms are accepted, so ``alg=none`` and an HMAC token signed with
+a public key as its secret both fail; expiry, not-before, issuer and audience are
+required and checked with a bounded clock skew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from smartcity.core.ngsild.errors import Unauthorized
+from smartcity.core.ngsild.storage import EntityStore
+from smartcity.security.principal import Principal
+
+log = logging.getLogger(__name__)
+SIGNING_KIND = "auth-signing-key"
+EXTERNAL_ALGORITHMS = ["RS256", "ES256"]
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key: ec.EllipticCurvePrivateKey
+    kid: str
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls._with_kid(ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
+    def from_pem(cls, pem: str) -> SigningKey:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return cls._with_kid(key)
+
+    @classmethod
+    def _with_kid(cls, key: ec.EllipticCurvePrivateKey) -> SigningKey:
+        public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+        return cls(key, hashlib.sha256(public).hexdigest()[:16])
+
+    def pem(self) -> str:
+        return self.key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()).decode()
+
+    def jwk(self) -> dict[str, Any]:
+        jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(self.key.public_key()))
+        return {**jwk, "kid": self.kid, "use": "sig", "alg": "ES256"}
+
+
+async def signing_key(store: EntityStore) -> SigningKey:
+    """The platform's token signing key, made on first start and shared by all workers
+    (the first to hold the right makes it; the others read it)."""
+    while True:
+        found = await store.records(SIGNING_KIND)
+        if found:
+            return SigningKey.from_pem(found[0]["pem"])
+        async with store.exclusive(SIGNING_KIND) as held:
+            if held and not await store.records(SIGNING_KIND):
+                key = SigningKey.generate()
+                await store.save_record(SIGNING_KIND, "", "current",
+                                        {"pem": key.pem(), "kid": key.kid})
+                return key
+        await asyncio.sleep(0.1)
+
+
+def _claim(claims: dict[str, Any], path: str) -> Any:
+    """A claim by dotted path (``realm_access.roles`` in Keycloak tokens)."""
+    value: Any = claims
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+@dataclass(frozen=True)
+class ExternalIssuer:
+    """A city's OpenID Connect provider, whose tokens the platform accepts."""
+
+    issuer: str
+    audience: str
+    jwks_url: str = ""
+    roles_claim: str = "roles"
+    person_claim: str = ""
+    tenants_claim: str = ""
+
+
+class Tokens:
+    def __init__(self, key: SigningKey, issuer: str, audience: str, lifetime: int,
+                 skew: int, roles: frozenset[str], external: ExternalIssuer | None = None,
+                 now: Callable[[], float] = time.time) -> None:
+        self.key = key
+        self.issuer = issuer
+        self.audience = audience
+        self.lifetime = lifetime
+        self.skew = skew
+        self.roles = roles
+        self.external = external
+        self.now = now
+        self._jwks: jwt.PyJWKClient | None = None
+
+    def issue(self, principal: Principal) -> dict[str, Any]:
+        """An OAuth 2.0 token response for ``principal``."""
+        issued = int(self.now())
+        claims = {"iss": self.issuer, "aud": self.audience, "sub": principal.subject,
+                  "iat": issued, "nbf": issued, "exp": issued + self.lifetime,
+                  "jti": secrets.token_hex(8), "roles": sorted(principal.roles)}
+        if principal.tenants is not None:
+            claims["tenants"] = sorted(principal.tenants)
+        if principal.person:
+            claims["person"] = principal.person
+        if principal.client:
+            claims["client_id"] = principal.client
+        token = jwt.encode(claims, self.key.key, algorithm="ES256",
+                           headers={"kid": self.key.kid})
+        return {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime}
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.key.jwk()]}
+
+    async def validate(self, token: str) -> Principal:
+        """The principal a bearer token stands for; Unauthorized if it is not valid."""
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise Unauthorized("The bearer token is not a JWT") from None
+        issuer = unverified.get("iss") if isinstance(unverified, dict) else None
+        if issuer == self.issuer:
+            claims = self._decode(token, self.key.key.public_key(), ["ES256"], self.issuer,
+                                  self.audience)
+            return _own_principal(claims)
+        if self.external is not None and issuer == self.external.issuer:
+            key = await self._external_key(token)
+            claims = self._decode(token, key, EXTERNAL_ALGORITHMS, self.external.issuer,
+                                  self.external.audience)
+            return self._external_principal(claims, self.external)
+        raise Unauthorized("The bearer token comes from an issuer this platform does not "
+                           "trust")
+
+    def _decode(self, token: str, key: Any, algorithms: list[str], issuer: str,
+                audience: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=algorithms, issuer=issuer, audience=audience,
+                leeway=self.skew, options={"require": REQUIRED_CLAIMS})
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The bearer token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized("The bearer token is not meant for this platform "
+                               "(audience)") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The bearer token is not valid: {exc}") from None
+        return claims
+
+    async def _external_key(self, token: str) -> Any:
+        assert self.external is not None
+        try:
+            if self._jwks is None:
+                url = self.external.jwks_url or await _discover_jwks(self.external.issuer)
+                self._jwks = jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
+            # PyJWKClient fetches with urllib: keep it off the event loop.
+            signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            log.warning("the identity provider's keys cannot be fetched: %s", exc)
+            raise Unauthorized("The identity provider's keys cannot be fetched; the "
+                               "token cannot be checked") from None
+        except (jwt.PyJWKClientError, jwt.PyJWTError) as exc:
+            raise Unauthorized(f"The bearer token's key is not known: {exc}") from None
+        return signing.key
+
+    def _external_principal(self, claims: dict[str, Any],
+                            external: ExternalIssuer) -> Principal:
+        roles = _claim(claims, external.roles_claim)
+        roles = [roles] if isinstance(roles, str) else roles
+        granted = frozenset(r for r in roles or () if isinstance(r, str)) & self.roles
+        tenants = _claim(claims, external.tenants_claim) if external.tenants_claim else None
+        person = _claim(claims, external.person_claim) if external.person_claim else None
+        return Principal(f"oidc:{claims['sub']}", granted,
+                         frozenset(tenants) if isinstance(tenants, list) else None,
+                         person if isinstance(person, str) else None,
+                         client=claims.get("azp") or claims.get("client_id"), via="oidc")
+
+
+def _own_principal(claims: dict[str, Any]) -> Principal:
+    tenants = claims.get("tenants")
+    return Principal(claims["sub"], frozenset(claims.get("roles", ())),
+                     frozenset(tenants) if tenants is not None else None,
+                     claims.get("person"), claims.get("client_id"), via="token")
+
+
+async def _discover_jwks(issuer: str) -> str:
+    """The JWKS address an OpenID provider publishes in its discovery document."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    async with httpx.AsyncClient(timeout=5) as client:
+        try:
+            response = await client.get(url)
+            response.raise_for_status()
+            return str(response.json()["jwks_uri"])
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise jwt.PyJWKClientConnectionError(
+                f"no jwks_uri at {url}: {exc}") from None
