@@ -66,6 +66,7 @@ from smartcity.security.audit_acts import AuditActs
 from smartcity.security.consents import Consents
 from smartcity.security.gatekeeper import Gatekeeper
 from smartcity.security.guard import Guard
+from smartcity.security.personal_retention import personal_retention
 from smartcity.security.policy import Policy, read_policy
 from smartcity.security.tokens import ExternalIssuer, Tokens, signing_key
 from smartcity.store.backend import open_store
@@ -207,7 +208,8 @@ async def build_platform(settings: Settings) -> Platform:
     ingestor = Ingestor(devices, entity_service, compiler.core, dead_letters,
                         RateLimit(settings.ingest_rate, settings.ingest_burst),
                         transient=lambda exc: isinstance(exc, UNAVAILABLE))
-    gatekeeper = await gatekeeper_for(settings, store, clock, compiler, caches) \
+    policy = Policy(read_policy(settings.policy))
+    gatekeeper = await gatekeeper_for(settings, policy, store, clock, compiler, caches) \
         if settings.auth == "on" else None
     if gatekeeper is not None:
         entity_service.access = temporal_service.access = notifier.access = gatekeeper.guard
@@ -219,13 +221,12 @@ async def build_platform(settings: Settings) -> Platform:
                     ingestor=ingestor, dead_letters=dead_letters,
                     health=HealthWatch(devices, entity_service, compiler.core, clock,
                                        settings.low_battery),
-                    gatekeeper=gatekeeper, background=background)
+                    register=policy.register, gatekeeper=gatekeeper, background=background)
 
 
-async def gatekeeper_for(settings: Settings, store: EntityStore, clock: Clock,
+async def gatekeeper_for(settings: Settings, policy: Policy, store: EntityStore, clock: Clock,
                          compiler: ContextCompiler, caches: SharedCaches) -> Gatekeeper:
     """Authentication and access control as the settings configure them."""
-    policy = Policy(read_policy(settings.policy))
     accounts = Accounts(store, policy.roles)
     consents = Consents(store, clock.now)
     caches.watch(accounts)
@@ -256,12 +257,14 @@ def retention_rules(settings: Settings, expand: Callable[[str], str]) -> list[Re
 
 
 async def keep_retention(platform: Platform, settings: Settings) -> None:
-    """Apply the retention rules at start and then every ``retention_interval``."""
-    rules = retention_rules(settings, platform.compiler.core.expand)
-    if not rules:
-        return
-    job = Retention(platform.temporal.store, platform.entities.clock, rules)
-    await _every(settings.retention_interval, job.run, "retention run")
+    """Apply the retention rules (configured, and those of the register of personal
+    data) at start and then every ``retention_interval``."""
+    configured = retention_rules(settings, platform.compiler.core.expand)
+
+    async def run() -> None:
+        rules = configured + await personal_retention(platform.store, platform.register)
+        await Retention(platform.temporal.store, platform.entities.clock, rules).run()
+    await _every(settings.retention_interval, run, "retention run")
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[Any]], what: str) -> None:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartcity.core.ngsild.durations import parse_duration
-from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.duration_fields import DurationText, FixedPeriodText
 
 
 class RetentionSetting(BaseModel):
@@ -21,27 +20,11 @@ class RetentionSetting(BaseModel):
 
     type: str | None = Field(None, description="entity type (short name or IRI); all if unset")
     attribute: str | None = Field(None, description="attribute; all if unset")
-    raw: str = Field(description="how long raw instances stay, e.g. P30D")
-    aggregate: str | None = Field(None, description="period they are then kept as, e.g. PT1H")
-    keep_aggregates: str | None = Field(None, description="how long aggregates stay; "
-                                        "forever if unset")
-
-    @field_validator("raw", "aggregate", "keep_aggregates")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_duration(value)
-            except BadRequestData as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("aggregate")
-    @classmethod
-    def _fixed_period(cls, value: str | None) -> str | None:
-        if value is not None and (parse_duration(value).months or parse_duration(value).zero):
-            raise ValueError("aggregate must be a fixed, non-zero period such as PT1H or P1D")
-        return value
+    raw: DurationText = Field(description="how long raw instances stay, e.g. P30D")
+    aggregate: FixedPeriodText | None = Field(None, description="period they are then kept "
+                                              "as, e.g. PT1H")
+    keep_aggregates: DurationText | None = Field(None, description="how long aggregates "
+                                                 "stay; forever if unset")
 
 
 class Settings(BaseSettings):

@@ -57,7 +57,7 @@ class City:
                 ) -> dict[str, str]:
         """A new client with these roles; the headers that act as it."""
         self._made += 1
-        name = name or f"client{self._made}-{'-'.join(roles)}"
+        name = name or f"c{secrets.token_hex(3)}-{self._made}-{'-'.join(roles)}"
         body: dict[str, Any] = {"name": name, "roles": roles, "person": person,
                                 "tenants": tenants}
         made = httpx.post(f"{self.url}/auth/clients", json=body, headers=self.admin)

@@ -24,6 +24,7 @@ from smartcity.ingest.ingestor import Ingestor
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.notify.notifier import Notifier
 from smartcity.security.gatekeeper import Gatekeeper
+from smartcity.security.policy import Register
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Platform:
     ingestor: Ingestor
     dead_letters: DeadLetters
     health: HealthWatch
+    register: Register = field(default_factory=lambda: Register(()))
     gatekeeper: Gatekeeper | None = None  # None: access control is off (--auth none)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 

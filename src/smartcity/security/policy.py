@@ -26,8 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from smartcity.core.ngsild.durations import parse_duration
-from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.duration_fields import DurationText, FixedPeriodText
 
 Action = Literal["read", "write", "subscribe", "administer"]
 ACTIONS: tuple[Action, ...] = ("read", "write", "subscribe", "administer")
@@ -66,18 +65,12 @@ class PersonalData(BaseModel):
                          "holding their entity id)")
     purpose: str
     legal_basis: str
-    retention: str = Field(description="ISO 8601 duration the history is kept")
+    retention: DurationText = Field(description="ISO 8601 duration the history is kept")
+    aggregate: FixedPeriodText | None = Field(None, description="fold older history into "
+                                              "aggregates of this fixed period (e.g. PT1H) "
+                                              "instead of deleting it")
     category: tuple[str, ...] = ()
     recipients: tuple[str, ...] = ()
-
-    @field_validator("retention")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        try:
-            parse_duration(value)
-        except BadRequestData as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
 class Assignments(BaseModel):

@@ -9,10 +9,10 @@ from starlette.responses import Response
 from smartcity.api.negotiation import JSON, json_response, read_json
 from smartcity.api.platform import Platform, platform_of
 from smartcity.api.routes.auth import gatekeeper_of
-from smartcity.core.ngsild.errors import AccessDenied
 from smartcity.core.validation import validated
 from smartcity.security.consents import ConsentSpec
-from smartcity.security.principal import Principal, current
+from smartcity.security.guard import deny
+from smartcity.security.principal import PUBLIC, Principal, current
 from smartcity.security.privacy_register import register_document
 from smartcity.security.rights import archive, collect
 
@@ -24,7 +24,7 @@ def _resident(platform: Platform) -> tuple[Principal, str]:
     gatekeeper_of(platform)
     principal = current()
     if principal.person is None:
-        raise AccessDenied("This account is not a resident's: it names no person")
+        raise deny(principal, "This account is not a resident's: it names no person")
     return principal, principal.person
 
 
@@ -33,6 +33,8 @@ async def whoami(request: Request) -> Response:
     platform = platform_of(request)
     gatekeeper_of(platform)
     principal = current()
+    if principal == PUBLIC:
+        raise deny(principal, "Nobody is logged in")
     return json_response({"subject": principal.subject, "roles": sorted(principal.roles),
                           "tenants": sorted(principal.tenants)
                           if principal.tenants is not None else None,
@@ -50,7 +52,7 @@ async def my_data(request: Request) -> Response:
     copy = await collect(platform.store, gatekeeper.policy.register, person, tenants)
     body = archive(copy, platform.compiler.core, gatekeeper.consents.of(person),
                    await _access_log(platform, person),
-                   register_document(gatekeeper.policy.document.personal,
+                   register_document(platform.register.entries,
                                      platform.settings.controller))
     platform.record_act("read", "personal data", "copy of my data", subjects=[person],
                         detail={"archive": True})

@@ -8,7 +8,6 @@ from starlette.responses import Response
 
 from smartcity.api.negotiation import JSON_LD, json_response
 from smartcity.api.platform import platform_of
-from smartcity.security.policy import read_policy
 from smartcity.security.privacy_register import register_document
 
 router = APIRouter(tags=["privacy"])
@@ -18,8 +17,6 @@ router = APIRouter(tags=["privacy"])
             "what legal basis and for how long")
 async def register(request: Request) -> Response:
     platform = platform_of(request)
-    gatekeeper = platform.gatekeeper
-    entries = gatekeeper.policy.document.personal if gatekeeper is not None else \
-        read_policy(platform.settings.policy).personal
-    return json_response(register_document(entries, platform.settings.controller),
+    return json_response(register_document(platform.register.entries,
+                                           platform.settings.controller),
                          media=JSON_LD, context=...)
