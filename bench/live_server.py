@@ -20,9 +20,11 @@ def free_port() -> int:
 
 def start_server(db: Path | str, port: int, workers: int = 1,
                  settings: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``smartcity serve``; ``settings`` are SMARTCITY_* environment variables."""
+    """``smartcity serve``; ``settings`` are SMARTCITY_* environment variables. Access
+    control is off unless they turn it on (SMARTCITY_AUTH=on): the other benchmarks
+    measure the core (bench/security_cost.py measures what access control adds)."""
     env = {**os.environ, "SMARTCITY_LOG_LEVEL": "warning", "SMARTCITY_MQTT_LISTENER": "false",
-           **(settings or {})}
+           "SMARTCITY_AUTH": "none", **(settings or {})}
     proc = subprocess.Popen([sys.executable, "-m", "smartcity", "serve", "--port", str(port),
                              "--db", str(db), "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

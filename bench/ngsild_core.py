@@ -60,13 +60,14 @@ def make_entity(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-def bench_upsert(base: str, entities: list[dict[str, Any]], clients: int) -> float:
+def bench_upsert(base: str, entities: list[dict[str, Any]], clients: int,
+                 headers: dict[str, str] | None = None) -> float:
     """Entities/s for upserts of BATCH entities a request, from ``clients`` clients at once."""
     bodies = [orjson.dumps(entities[offset:offset + BATCH])
               for offset in range(0, len(entities), BATCH)]
 
     def send(share: list[bytes]) -> None:
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=120, headers=headers) as client:
             for body in share:
                 response = client.post("/entityOperations/upsert", content=body,
                                        headers={"Content-Type": "application/json"})
@@ -142,6 +143,7 @@ def bench_raw_sqlite(path: Path, entities: list[dict[str, Any]]) -> float:
 
 WRK_SCRIPT = """
 math.randomseed(os.time())
+{headers}
 local n = {n}
 request = function()
   local id = string.format("urn:ngsi-ld:Streetlight:%06d", math.random(0, n - 1))
@@ -152,6 +154,12 @@ GET_BODY = 'return wrk.format("GET", "/ngsi-ld/v1/entities/" .. id)'
 PATCH_BODY = ('return wrk.format("PATCH", "/ngsi-ld/v1/entities/" .. id .. '
               '"/attrs/illuminanceLevel", {["Content-Type"]="application/json"}, '
               '"{\\"value\\": " .. math.random(0, 1000) .. "}")')
+
+
+def wrk_script(entities: int, body: str, headers: dict[str, str] | None = None) -> str:
+    """A wrk script sending ``body`` requests on random entities, with ``headers``."""
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in (headers or {}).items())
+    return WRK_SCRIPT.format(n=entities, body=body, headers=lines)
 
 
 def run_wrk(base: str, script: str, seconds: int, workdir: Path) -> dict[str, float]:
@@ -184,11 +192,10 @@ def report(origin: str, base: str, entities: int, seconds: int, rng: random.Rand
            workdir: Path, label: str = "") -> None:
     """Print retrieval and PATCH throughput (wrk) and the geo and q query latencies."""
     if shutil.which("wrk"):
-        get = run_wrk(origin, WRK_SCRIPT.format(n=entities, body=GET_BODY), seconds, workdir)
+        get = run_wrk(origin, wrk_script(entities, GET_BODY), seconds, workdir)
         print(f"retrieve entity{label}: {get['rate']:,.0f} req/s, p50 {get['p50']:.2f} ms, "
               f"p99 {get['p99']:.2f} ms, non-2xx {get['non2xx']:.0f}")
-        patch = run_wrk(origin, WRK_SCRIPT.format(n=entities, body=PATCH_BODY), seconds,
-                        workdir)
+        patch = run_wrk(origin, wrk_script(entities, PATCH_BODY), seconds, workdir)
         print(f"update attribute (PATCH){label}: {patch['rate']:,.0f} req/s, "
               f"p50 {patch['p50']:.2f} ms, p99 {patch['p99']:.2f} ms, "
               f"non-2xx {patch['non2xx']:.0f}")

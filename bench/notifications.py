@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ngsild_core import PATCH_BODY, WRK_SCRIPT, free_port, run_wrk, start_server
+from ngsild_core import PATCH_BODY, free_port, run_wrk, start_server, wrk_script
 
 
 def lamp(i: int) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def main() -> None:
     server = start_server(workdir / "bench.db", port)
     base = f"http://127.0.0.1:{port}/ngsi-ld/v1"
     origin = f"http://127.0.0.1:{port}"
-    script = WRK_SCRIPT.format(n=args.entities, body=PATCH_BODY)
+    script = wrk_script(args.entities, PATCH_BODY)
     receiver = Receiver()
     try:
         with httpx.Client(base_url=base, timeout=60) as client:

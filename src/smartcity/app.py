@@ -67,6 +67,7 @@ from smartcity.security.consents import Consents
 from smartcity.security.gatekeeper import Gatekeeper
 from smartcity.security.guard import Guard
 from smartcity.security.personal_retention import personal_retention
+from smartcity.security.platform_secrets import pseudonymiser
 from smartcity.security.policy import Policy, read_policy
 from smartcity.security.tokens import ExternalIssuer, Tokens, signing_key
 from smartcity.store.backend import open_store
@@ -214,6 +215,7 @@ async def build_platform(settings: Settings) -> Platform:
     if gatekeeper is not None:
         entity_service.access = temporal_service.access = notifier.access = gatekeeper.guard
         entity_service.written = gatekeeper.acts.written
+        entity_service.bus.subscribe(gatekeeper.assignments.changes_committed)
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,
                     subscriptions=subscription_service, notifier=notifier,
@@ -239,10 +241,13 @@ async def gatekeeper_for(settings: Settings, policy: Policy, store: EntityStore,
                     settings.token_lifetime, settings.clock_skew, policy.roles, external)
     audit = AuditLog(store, lambda: timestamp(clock.now()))
     acts = AuditActs(audit, policy.register)
-    guard = Guard(policy, AssignmentLookup(store, policy.assignments, compiler.core.expand,
-                                           clock.now), consents.consented, acts.personal_read)
+    assignments = AssignmentLookup(store, policy.assignments, compiler.core.expand,
+                                   clock.now)
+    guard = Guard(policy, assignments, consents.consented, await pseudonymiser(store),
+                  acts.personal_read)
     return Gatekeeper(policy, accounts, tokens, consents, guard,
-                      RateLimit(settings.client_rate, settings.client_burst), audit, acts)
+                      RateLimit(settings.client_rate, settings.client_burst), audit, acts,
+                      assignments)
 
 
 def retention_rules(settings: Settings, expand: Callable[[str], str]) -> list[RetentionRule]:

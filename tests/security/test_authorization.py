@@ -16,7 +16,7 @@ from tests.security.conftest import City
 ANNA, BERT = "urn:ngsi-ld:Person:anna", "urn:ngsi-ld:Person:bert"
 SARA, TOM = "urn:ngsi-ld:Person:sara", "urn:ngsi-ld:Person:tom"
 LOCK = "urn:ngsi-ld:Lock:anna-front"
-PERSONAL = {"address", "lockState", "owner"}
+PERSONAL = {"address", "lockState"}  # and owner, which others see as a pseudonym
 
 
 def _date(text: str) -> dict[str, Any]:
@@ -71,6 +71,22 @@ def test_staff_without_a_current_assignment_see_no_personal_data(
     lock = _lock(city, people["tom"]).json()
     assert lock["name"]["value"] == "Front door"
     assert not PERSONAL & lock.keys()
+    assert ANNA not in str(lock)
+
+
+def test_whose_door_it_is_is_a_pseudonym_to_those_who_may_not_know(
+        city: City, people: dict[str, dict[str, str]]) -> None:
+    with city.http(city.admin) as admin:
+        assert admin.post("/entities", json={
+            "id": "urn:ngsi-ld:Lock:anna-back", "type": "Lock",
+            "owner": {"type": "Property", "value": [ANNA]}}).status_code == 201
+    with city.http(people["tom"]) as http:
+        doors = http.get("/entities", params={"type": "Lock"}).json()
+    owners = {d["id"]: d["owner"]["value"] for d in doors}
+    pseudonym = owners[LOCK]
+    assert pseudonym != [ANNA] and pseudonym[0].startswith("urn:ngsi-ld:Pseudonym:")
+    assert owners["urn:ngsi-ld:Lock:anna-back"] == pseudonym
+    assert _lock(city, people["sara"]).json()["owner"]["value"] == [ANNA]
 
 
 def test_the_resident_reads_their_own_data_and_no_one_else_s(

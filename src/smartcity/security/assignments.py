@@ -1,42 +1,83 @@
 """Care assignments: which residents a member of staff is assigned to now, read from the
 assignment entities the policy names (by default ``CareAssignment``, with ``refStaff``,
-``refClient``, ``startDate`` and ``endDate``)."""
+``refClient``, ``startDate`` and ``endDate``).
+
+Each tenant's assignments are read once and kept: deciding a read costs a look-up.
+This process's changes of assignment entities reload them at once; those of other
+workers are seen within ``RELOAD_AFTER`` seconds.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from smartcity.core.events import EntityChange
 from smartcity.core.ngsild.model import Entity, value_of
 from smartcity.core.ngsild.storage import EntityStore, Selection
 from smartcity.security.policy import Assignments
 from smartcity.security.principal import Principal
 
-MAX_ASSIGNMENTS = 10_000
+MAX_ASSIGNMENTS = 1_000_000
+RELOAD_AFTER = 5.0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    staff: frozenset[str]
+    clients: tuple[str, ...]
+    start: str | None
+    end: str | None
+
+    def current(self, now: str) -> bool:
+        return (self.start is None or self.start <= now) and (self.end is None
+                                                              or self.end > now)
 
 
 class AssignmentLookup:
     def __init__(self, store: EntityStore, spec: Assignments, expand: Callable[[str], str],
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime],
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.type = expand(spec.type)
         self.staff, self.client = expand(spec.staff), expand(spec.client)
         self.start, self.end = expand(spec.start), expand(spec.end)
         self.now = now
+        self.monotonic = monotonic
+        self._loaded: dict[str, tuple[float, list[Assignment]]] = {}
 
     async def __call__(self, principal: Principal, tenant: str) -> frozenset[str]:
         """The residents ``principal`` is assigned to at this moment."""
         me = {principal.subject} | ({principal.person} if principal.person else set())
         now = self.now().isoformat()
-        page = await self.store.query(
-            tenant, Selection(types=(frozenset({self.type}),), attrs=frozenset({self.staff})),
-            lambda e: bool(me & set(self._values(e, self.staff))), 0, MAX_ASSIGNMENTS, False)
-        return frozenset(client for entity in page.entities if self._current(entity, now)
-                         for client in self._values(entity, self.client))
+        return frozenset(client for assignment in await self._assignments(tenant)
+                         if assignment.current(now) and not assignment.staff.isdisjoint(me)
+                         for client in assignment.clients)
 
-    def _current(self, entity: Entity, now: str) -> bool:
+    async def _assignments(self, tenant: str) -> list[Assignment]:
+        loaded = self._loaded.get(tenant)
+        if loaded is not None and self.monotonic() - loaded[0] < RELOAD_AFTER:
+            return loaded[1]
+        page = await self.store.query(tenant, Selection(types=(frozenset({self.type}),)),
+                                      None, 0, MAX_ASSIGNMENTS, False)
+        assignments = [self._assignment(e) for e in page.entities]
+        self._loaded[tenant] = (self.monotonic(), assignments)
+        return assignments
+
+    def _assignment(self, entity: Entity) -> Assignment:
         starts, ends = self._values(entity, self.start), self._values(entity, self.end)
-        return (not starts or min(starts) <= now) and (not ends or max(ends) > now)
+        return Assignment(frozenset(self._values(entity, self.staff)),
+                          tuple(self._values(entity, self.client)),
+                          min(starts) if starts else None, max(ends) if ends else None)
+
+    async def changes_committed(self, changes: Sequence[EntityChange]) -> None:
+        """Event-bus handler: a change of an assignment reloads its tenant's."""
+        for change in changes:
+            if any(self.type in (e or {}).get("type", ())
+                   for e in (change.entity, change.previous)):
+                self._loaded.pop(change.tenant, None)
 
     @staticmethod
     def _values(entity: Entity, attr: str) -> list[str]:

@@ -59,7 +59,7 @@ class AuditActs:
         detail["changes"] = sorted({c.kind for c in changes})
         subjects: set[str] = set()
         for entity in (e for c in changes for e in (c.entity, c.previous) if e is not None):
-            _, names = self.register.personal(entity.get("type", ()))
+            names = self.register.of(entity.get("type", ())).subjects
             if names:
                 subjects.update(subjects_of(entity, names))
         self.record("write", "entities", target, tenant=tenant, subjects=subjects,

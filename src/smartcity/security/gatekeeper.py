@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from smartcity.core.ngsild.errors import Unauthorized
 from smartcity.core.rate_limit import RateLimit
 from smartcity.security.accounts import Accounts
+from smartcity.security.assignments import AssignmentLookup
 from smartcity.security.audit import AuditLog
 from smartcity.security.audit_acts import AuditActs
 from smartcity.security.consents import Consents
@@ -28,6 +29,7 @@ class Gatekeeper:
     limit: RateLimit
     audit: AuditLog
     acts: AuditActs
+    assignments: AssignmentLookup
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller a request's credentials name: a bearer token (``Authorization:

@@ -14,12 +14,16 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+
 from smartcity.core.ngsild.errors import AccessDenied, Unauthorized
 from smartcity.core.ngsild.model import RELATIONSHIP, Entity, value_of
 from smartcity.core.ngsild.query import EntityQuery
 from smartcity.security.policy import Access, Policy, matches
 from smartcity.security.principal import PUBLIC, Principal, current
 
+# What a pseudonymised attribute instance keeps besides its pseudonymised value.
+PSEUDONYM_KEEPS = frozenset({"type", "observedAt", "createdAt", "modifiedAt", "datasetId"})
 # Residents the caller is currently assigned to, in a tenant.
 Assigned = Callable[[Principal, str], Awaitable[frozenset[str]]]
 # Whether a service (client) has a resident's consent, now.
@@ -68,11 +72,17 @@ class Sight:
     personal_open: bool
     subjects: tuple[str, ...]
     purpose: str = ""  # why the register says the personal data is held
+    pseudonyms: frozenset[str] = frozenset()  # personal attributes shown as pseudonyms
 
     def shows(self, iri: str) -> bool:
         if not matches(self.attrs, iri):
             return False
         return self.personal_open or not _is_personal(self.personal, iri)
+
+    def pseudonymises(self, iri: str) -> bool:
+        """Whether ``iri``, hidden as personal, is shown as a pseudonym instead."""
+        return bool(self.pseudonyms) and matches(self.attrs, iri) \
+            and not self.personal_open and matches(self.pseudonyms, iri)
 
 
 EVERYTHING = Sight(None, frozenset(), True, ())
@@ -84,8 +94,10 @@ def _is_personal(personal: frozenset[str] | None, iri: str) -> bool:
 
 class Guard:
     def __init__(self, policy: Policy, assigned: Assigned, consented: Consented,
-                 personal_read: PersonalRead | None = None) -> None:
+                 pseudonym: Callable[[str], str], personal_read: PersonalRead | None = None
+                 ) -> None:
         self.policy = policy
+        self.pseudonym = pseudonym
         self.assigned = assigned
         self.consented = consented
         self.personal_read = personal_read
@@ -151,20 +163,19 @@ class Guard:
         if principal.system:
             return EVERYTHING
         types = entity.get("type", ())
-        personal, subject_names = self.policy.register.personal(types)
-        subjects = tuple(subjects_of(entity, subject_names)) if subject_names else ()
-        purpose = self.policy.register.purpose(types)
+        view = self.policy.register.of(types)
+        subjects = tuple(subjects_of(entity, view.subjects)) if view.subjects else ()
         if principal.person is not None and principal.person in subjects \
                 and action == "read":
-            return Sight(None, personal, True, subjects, purpose)  # a resident's own data
+            return Sight(None, view.attrs, True, subjects, view.purpose)  # their own data
         access = self.decide(principal, tenant, types, action)
         if not access.allowed:
             return None
-        if not personal and personal is not None:
-            return Sight(access.attrs, personal, True, ())
-        return Sight(access.attrs, personal,
+        if view.attrs is not None and not view.attrs:
+            return Sight(access.attrs, view.attrs, True, ())
+        return Sight(access.attrs, view.attrs,
                      await self._personal_open(principal, tenant, access, subjects),
-                     subjects, purpose)
+                     subjects, view.purpose, view.pseudonyms)
 
     async def _personal_open(self, principal: Principal, tenant: str, access: Access,
                              subjects: Sequence[str]) -> bool:
@@ -193,7 +204,9 @@ class Guard:
             if not kept:
                 raise deny(principal, "You may not read entities of the types asked for")
             selection = replace(selection, types=kept)
-        self._check_filters(principal, tenant, query.filters, selection.types)
+        # attrs selects the entities that have one of them: a filter too.
+        self._check_filters(principal, tenant, query.filters | (selection.attrs or set()),
+                            selection.types)
         return replace(query, selection=selection)
 
     def _check_filters(self, principal: Principal, tenant: str, filters: frozenset[str],
@@ -208,7 +221,7 @@ class Guard:
                 access = self.decide(principal, tenant, type_names, "read")
                 if not access.allowed:
                     continue
-                personal, _ = self.policy.register.personal(type_names)
+                personal = self.policy.register.of(type_names).attrs
                 if not matches(access.attrs, attr) or (
                         _is_personal(personal, attr) and access.personal != "all"):
                     raise deny(principal, f"You may not filter or sort on {attr}")
@@ -223,13 +236,29 @@ class Guard:
             sight = await self.sight(principal, tenant, entity)
             if sight is None:
                 continue
-            visible = {k: v for k, v in entity["attrs"].items() if sight.shows(k)}
-            if len(visible) != len(entity["attrs"]):
+            visible = {k: v if sight.shows(k) else [self._pseudonymised(i) for i in v]
+                       for k, v in entity["attrs"].items()
+                       if sight.shows(k) or sight.pseudonymises(k)}
+            if visible.keys() != entity["attrs"].keys() or sight.pseudonyms:
                 entity = {**entity, "attrs": visible}
             shown.append(entity)
             _personal_shown(entity, sight, personal)
         self._tell(principal, tenant, personal)
         return shown
+
+    def _pseudonymised(self, instance: dict[str, Any]) -> dict[str, Any]:
+        """The instance with its value (each text, or the JSON of anything else) made a
+        pseudonym, and its sub-attributes left out: they may tell who it is."""
+        def hidden(value: Any) -> Any:
+            if isinstance(value, list):
+                return [hidden(v) for v in value]
+            return self.pseudonym(value if isinstance(value, str) else
+                                  orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+        kept = {k: v for k, v in instance.items() if k in PSEUDONYM_KEEPS}
+        for member in ("value", "object"):
+            if member in instance:
+                kept[member] = hidden(instance[member])
+        return kept
 
     def _tell(self, principal: Principal, tenant: str, personal: list[Shown]) -> None:
         if personal and self.personal_read is not None:

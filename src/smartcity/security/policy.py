@@ -71,6 +71,10 @@ class PersonalData(BaseModel):
                                               "instead of deleting it")
     category: tuple[str, ...] = ()
     recipients: tuple[str, ...] = ()
+    pseudonymise: tuple[str, ...] = Field((), description="personal attributes that "
+                                          "those who may not see them get as stable "
+                                          "pseudonyms instead of not at all (to count or "
+                                          "group by resident without knowing who)")
 
 
 class Assignments(BaseModel):
@@ -156,31 +160,36 @@ def _names(values: tuple[str, ...]) -> frozenset[str] | None:
 
 
 @dataclass(frozen=True)
+class PersonalView:
+    """What the register says of an entity of some types."""
+
+    attrs: frozenset[str] | None  # personal attribute names (None: all; empty: none)
+    subjects: tuple[str, ...]  # what names the resident: "id" or attribute names
+    purpose: str  # why the data is held ("" if it holds none)
+    pseudonyms: frozenset[str]  # personal attributes others see as pseudonyms
+
+
 class Register:
-    """The personal attributes of entity types, and whose they are."""
+    """The personal attributes of entity types, whose they are, and why they are held;
+    answers are cached per set of types."""
 
-    entries: tuple[PersonalData, ...]
+    def __init__(self, entries: tuple[PersonalData, ...]) -> None:
+        self.entries = entries
+        self._of = cache(self._view)
 
-    def personal(self, types: Iterable[str]) -> tuple[frozenset[str] | None, list[str]]:
-        """The personal attribute names of an entity of ``types`` (None: all of them)
-        and the names of what identifies the resident ("id" or an attribute); nothing
-        personal: (empty set, [])."""
-        found: set[str] = set()
-        subjects: list[str] = []
-        for entry in self.entries:
-            if not any(matches(frozenset({entry.type}), t) for t in types):
-                continue
-            attrs = _names(entry.attributes)
-            if attrs is None:
-                return None, [entry.subject]
-            found |= attrs
-            subjects.append(entry.subject)
-        return frozenset(found), subjects
+    def of(self, types: Iterable[str]) -> PersonalView:
+        return self._of(tuple(types))
 
-    def purpose(self, types: Iterable[str]) -> str:
-        """Why personal data of an entity of ``types`` is held ("" if it holds none)."""
-        return "; ".join(entry.purpose for entry in self.entries
-                         if any(matches(frozenset({entry.type}), t) for t in types))
+    def _view(self, types: tuple[str, ...]) -> PersonalView:
+        found = [e for e in self.entries
+                 if any(matches(frozenset({e.type}), t) for t in types)]
+        attrs: frozenset[str] | None = frozenset()
+        for entry in found:
+            names = _names(entry.attributes)
+            attrs = None if attrs is None or names is None else attrs | names
+        return PersonalView(attrs, tuple(dict.fromkeys(e.subject for e in found)),
+                            "; ".join(e.purpose for e in found),
+                            frozenset(n for e in found for n in e.pseudonymise))
 
 
 class Policy:

@@ -53,7 +53,7 @@ async def collect(store: EntityStore, register: Register, person: str,
     for tenant in tenants:
         found = await store.get_many(tenant, [person])
         for type_iri in await store.type_attributes(tenant):
-            _, names = register.personal([type_iri])
+            names = register.of([type_iri]).subjects
             if not names:
                 continue
             page = await store.query(

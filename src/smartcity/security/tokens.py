@@ -15,7 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -26,12 +26,17 @@ from jwt.algorithms import ECAlgorithm
 
 from smartcity.core.ngsild.errors import Unauthorized
 from smartcity.core.ngsild.storage import EntityStore
+from smartcity.security.platform_secrets import shared_record
 from smartcity.security.principal import Principal
 
 log = logging.getLogger(__name__)
 SIGNING_KIND = "auth-signing-key"
 EXTERNAL_ALGORITHMS = ["RS256", "ES256"]
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# Tokens whose signature was checked, kept (until they expire) so that a client's next
+# requests with the same token skip the signature check: it costs more than the rest of
+# serving a small read. Past this many, the oldest are forgotten.
+MAX_VERIFIED = 10_000
 
 
 @dataclass(frozen=True)
@@ -66,19 +71,11 @@ class SigningKey:
 
 
 async def signing_key(store: EntityStore) -> SigningKey:
-    """The platform's token signing key, made on first start and shared by all workers
-    (the first to hold the right makes it; the others read it)."""
-    while True:
-        found = await store.records(SIGNING_KIND)
-        if found:
-            return SigningKey.from_pem(found[0]["pem"])
-        async with store.exclusive(SIGNING_KIND) as held:
-            if held and not await store.records(SIGNING_KIND):
-                key = SigningKey.generate()
-                await store.save_record(SIGNING_KIND, "", "current",
-                                        {"pem": key.pem(), "kid": key.kid})
-                return key
-        await asyncio.sleep(0.1)
+    """The platform's token signing key, made on first start and shared by all workers."""
+    def make() -> dict[str, Any]:
+        key = SigningKey.generate()
+        return {"pem": key.pem(), "kid": key.kid}
+    return SigningKey.from_pem((await shared_record(store, SIGNING_KIND, make))["pem"])
 
 
 def _claim(claims: dict[str, Any], path: str) -> Any:
@@ -101,19 +98,21 @@ class ExternalIssuer:
     tenants_claim: str = ""
 
 
+@dataclass
 class Tokens:
-    def __init__(self, key: SigningKey, issuer: str, audience: str, lifetime: int,
-                 skew: int, roles: frozenset[str], external: ExternalIssuer | None = None,
-                 now: Callable[[], float] = time.time) -> None:
-        self.key = key
-        self.issuer = issuer
-        self.audience = audience
-        self.lifetime = lifetime
-        self.skew = skew
-        self.roles = roles
-        self.external = external
-        self.now = now
-        self._jwks: jwt.PyJWKClient | None = None
+    """Issues the platform's tokens and checks those it is shown."""
+
+    key: SigningKey
+    issuer: str
+    audience: str
+    lifetime: int
+    skew: int
+    roles: frozenset[str]  # the roles the policy defines (others in a token are ignored)
+    external: ExternalIssuer | None = None
+    now: Callable[[], float] = time.time
+    _jwks: jwt.PyJWKClient | None = field(default=None, init=False)
+    _verified: dict[str, tuple[Principal, float]] = field(  # token -> (who, until)
+        default_factory=dict, init=False)
 
     def issue(self, principal: Principal) -> dict[str, Any]:
         """An OAuth 2.0 token response for ``principal``."""
@@ -136,6 +135,17 @@ class Tokens:
 
     async def validate(self, token: str) -> Principal:
         """The principal a bearer token stands for; Unauthorized if it is not valid."""
+        known = self._verified.get(token)
+        if known is not None and self.now() < known[1]:
+            return known[0]
+        principal, claims = await self._check(token)
+        if len(self._verified) >= MAX_VERIFIED:
+            for stale in list(self._verified)[:MAX_VERIFIED // 10]:
+                del self._verified[stale]
+        self._verified[token] = (principal, float(claims["exp"]))
+        return principal
+
+    async def _check(self, token: str) -> tuple[Principal, dict[str, Any]]:
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
@@ -144,12 +154,12 @@ class Tokens:
         if issuer == self.issuer:
             claims = self._decode(token, self.key.key.public_key(), ["ES256"], self.issuer,
                                   self.audience)
-            return _own_principal(claims)
+            return _own_principal(claims), claims
         if self.external is not None and issuer == self.external.issuer:
             key = await self._external_key(token)
             claims = self._decode(token, key, EXTERNAL_ALGORITHMS, self.external.issuer,
                                   self.external.audience)
-            return self._external_principal(claims, self.external)
+            return self._external_principal(claims, self.external), claims
         raise Unauthorized("The bearer token comes from an issuer this platform does not "
                            "trust")
 
