@@ -215,6 +215,7 @@ async def build_platform(settings: Settings) -> Platform:
     if gatekeeper is not None:
         entity_service.access = temporal_service.access = notifier.access = gatekeeper.guard
         entity_service.written = gatekeeper.acts.written
+        notifier.owner_active = gatekeeper.active
         entity_service.bus.subscribe(gatekeeper.assignments.changes_committed)
     return Platform(settings=settings, store=store, entities=entity_service,
                     compiler=compiler, contexts=registry,

@@ -24,7 +24,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from smartcity.config import Settings
 from tests.conftest import LiveServer
-from tests.security.conftest import City, seed_admin, start_city
+from tests.security.conftest import NOW, City, seed_admin, start_city
 
 LAMP = {"id": "urn:ngsi-ld:Streetlight:auth-1", "type": "Streetlight",
         "powerState": {"type": "Property", "value": "on"}}
@@ -37,7 +37,7 @@ def _b64(data: bytes) -> str:
 def _claims(city: City, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
     return {"iss": "smartcity", "aud": "smartcity", "sub": f"client:{city.admin_name}",
-            "iat": now,
+            "acct": NOW, "iat": now,
             "nbf": now, "exp": now + 600, "roles": ["admin"], **changes}
 
 

@@ -287,3 +287,30 @@ def test_accounts_are_managed_by_administrators_only(
     names = [c["name"] for c in httpx.get(f"{city.url}/auth/clients",
                                           headers=city.admin).json()]
     assert "sneaky" not in names
+
+
+def test_history_is_written_only_by_those_who_may_write_the_entity(
+        city: City, people: dict[str, dict[str, str]]) -> None:
+    history = {"id": "urn:ngsi-ld:Lock:history-1", "type": "Lock",
+               "lockState": [{"type": "Property", "value": "locked",
+                              "observedAt": "2026-01-01T00:00:00Z"}]}
+    with httpx.Client(base_url=city.url + "/ngsi-ld/v1/temporal",
+                      headers=people["lighting"]) as temporal:
+        assert temporal.post("/entities", json=history).status_code == 403
+        assert temporal.delete(f"/entities/{LOCK}").status_code == 403
+    with city.http(city.admin) as admin:
+        assert admin.get(f"/entities/{history['id']}").status_code == 404
+    with httpx.Client(base_url=city.url + "/ngsi-ld/v1/temporal",
+                      headers=city.admin) as temporal:
+        assert temporal.get(f"/entities/{LOCK}").status_code == 200
+
+
+def test_selecting_by_a_hidden_attribute_is_refused(
+        city: City, people: dict[str, dict[str, str]]) -> None:
+    with city.http(people["tom"]) as http:
+        assert http.get("/entities", params={"type": "Lock", "attrs": "address"}
+                        ).status_code == 403
+        assert http.get("/entities", params={"type": "Lock", "attrs": "name"}
+                        ).status_code == 200
+        assert http.get("/entities", params={"type": "Lock", "orderBy": "lockState"}
+                        ).status_code == 403

@@ -23,17 +23,25 @@ OPEN_PATHS = frozenset({"/", "/auth/token", "/auth/jwks.json",
                         "/iot/lorawan/chirpstack", "/iot/lorawan/tts"})
 
 
+def _address(scope: Scope) -> str:
+    return str((scope.get("client") or ("?",))[0])
+
+
 class AuthenticationMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        platform: Platform | None = getattr(scope["app"].state, "platform", None) \
-            if scope["type"] == "http" else None
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        platform: Platform | None = getattr(scope["app"].state, "platform", None)
         if platform is None or platform.gatekeeper is None:
             await self.app(scope, receive, send)
             return
-        if scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            # Code run without a request's principal acts for the platform: a route
+            # open to anyone (or any other kind of connection) acts for the public.
             with acting_as(PUBLIC):
                 await self.app(scope, receive, send)
             return
@@ -41,13 +49,19 @@ class AuthenticationMiddleware:
         try:
             principal = await gatekeeper.authenticate(Headers(scope=scope))
         except Unauthorized as exc:
+            # Bad credentials are held to a rate per address, so that guessing (and
+            # the audit entries it makes) cannot flood the platform.
+            if not gatekeeper.limit.admit(("unauthenticated", _address(scope))):
+                await self._refuse(TooManyRequests("Too many requests with bad "
+                                                   "credentials; slow down"),
+                                   scope, receive, send)
+                return
             gatekeeper.acts.record("authenticate", scope["method"], scope["path"],
                                    outcome="denied", detail={"reason": exc.detail},
                                    principal=PUBLIC)
             await self._refuse(exc, scope, receive, send)
             return
-        caller = principal.subject if principal != PUBLIC else (scope.get("client") or
-                                                                 ("?",))[0]
+        caller = principal.subject if principal != PUBLIC else _address(scope)
         if not gatekeeper.limit.admit(caller):
             await self._refuse(TooManyRequests("Too many requests from this caller; slow "
                                                "down"), scope, receive, send)

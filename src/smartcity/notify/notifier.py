@@ -96,8 +96,10 @@ class Notifier:
         self._periodic: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._callbacks: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
         self.log_delivery = log_delivery
-        # A subscription notifies only what its owner may read (see _as_owner_sees).
+        # A subscription notifies only what its owner may read (see _as_owner_sees),
+        # and nothing once its owner's account is gone.
         self.access: AccessControl = OpenAccess()
+        self.owner_active: Callable[[Principal], bool] = lambda owner: True
         self.compile_terms = compile_terms
         self.retries = retries
         self.backoff = backoff
@@ -188,7 +190,10 @@ class Notifier:
         """The change as the subscription's owner may see it; None when they may see
         nothing of it, or nothing of what changed (a notification would tell them that
         something they may not read changed)."""
-        with acting_as(owner_of(record)):
+        owner = owner_of(record)
+        if not self.owner_active(owner):
+            return None
+        with acting_as(owner):
             after = await self.access.reveal(change.tenant, [change.entity]) \
                 if change.entity is not None else []
             before = await self.access.reveal(change.tenant, [change.previous]) \
@@ -226,12 +231,13 @@ class Notifier:
         while True:
             await asyncio.sleep(record["timeInterval"])
             now = timestamp(self.clock.now())
-            if status_of(record, now) != "active":
+            owner = owner_of(record)
+            if status_of(record, now) != "active" or not self.owner_active(owner):
                 continue
             try:
                 page = await self.store.query(record["tenant"], selection, None, 0, 2**31,
                                               False)
-                with acting_as(owner_of(record)):
+                with acting_as(owner):
                     shown = await self.access.reveal(record["tenant"], page.entities)
                 body = periodic_body(compiled, shown, now)
                 send = self.senders.get(record["notification"]["endpoint"]["uri"]

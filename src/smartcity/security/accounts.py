@@ -86,10 +86,12 @@ class Accounts:
     def empty(self) -> bool:
         return not any(self._records.values())
 
-    def holds(self, subject: str) -> bool:
-        """Whether the account a principal's subject names ("user:alice") exists."""
+    def holds(self, subject: str, made: str) -> bool:
+        """Whether the account a principal's subject names ("user:alice"), made at
+        ``made``, exists."""
         kind, _, name = subject.partition(":")
-        return kind in self._records and name in self._records[kind]  # type: ignore[index]
+        record = self._records.get(kind, {}).get(name)  # type: ignore[call-overload]
+        return record is not None and record["created"] == made
 
     def list(self, kind: Kind) -> list[dict[str, Any]]:
         return [_public(r) for _, r in sorted(self._records[kind].items())]
@@ -159,7 +161,7 @@ def _principal(kind: Kind, record: dict[str, Any]) -> Principal:
                      frozenset(tenants) if tenants is not None else None,
                      record.get("person"),
                      client=record.get("owner", record["name"]) if kind != "user" else None,
-                     via=kind)
+                     via=kind, account=record["created"])
 
 
 FIRST_ADMIN = "admin"

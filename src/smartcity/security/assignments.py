@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from smartcity.core.events import EntityChange
 from smartcity.core.ngsild.model import Entity, value_of
@@ -28,12 +28,21 @@ RELOAD_AFTER = 5.0
 class Assignment:
     staff: frozenset[str]
     clients: tuple[str, ...]
-    start: str | None
-    end: str | None
+    start: datetime | None
+    end: datetime | None
 
-    def current(self, now: str) -> bool:
+    def current(self, now: datetime) -> bool:
         return (self.start is None or self.start <= now) and (self.end is None
                                                               or self.end > now)
+
+
+def _moment(text: str) -> datetime | None:
+    """An ISO 8601 date-time (UTC if it names no offset); None if it is not one."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class AssignmentLookup:
@@ -51,7 +60,7 @@ class AssignmentLookup:
     async def __call__(self, principal: Principal, tenant: str) -> frozenset[str]:
         """The residents ``principal`` is assigned to at this moment."""
         me = {principal.subject} | ({principal.person} if principal.person else set())
-        now = self.now().isoformat()
+        now = self.now()
         return frozenset(client for assignment in await self._assignments(tenant)
                          if assignment.current(now) and not assignment.staff.isdisjoint(me)
                          for client in assignment.clients)
@@ -62,15 +71,24 @@ class AssignmentLookup:
             return loaded[1]
         page = await self.store.query(tenant, Selection(types=(frozenset({self.type}),)),
                                       None, 0, MAX_ASSIGNMENTS, False)
-        assignments = [self._assignment(e) for e in page.entities]
+        # Only entities of that one type count: a type added to another entity must not
+        # make its writer "assigned" (writes are decided on every type an entity has).
+        assignments = [a for e in page.entities if e["type"] == [self.type]
+                       if (a := self._assignment(e)) is not None]
         self._loaded[tenant] = (self.monotonic(), assignments)
         return assignments
 
-    def _assignment(self, entity: Entity) -> Assignment:
-        starts, ends = self._values(entity, self.start), self._values(entity, self.end)
+    def _assignment(self, entity: Entity) -> Assignment | None:
+        """The assignment an entity states; None when its dates cannot be read (an
+        assignment that cannot be judged current is not)."""
+        starts = [_moment(v) for v in self._values(entity, self.start)]
+        ends = [_moment(v) for v in self._values(entity, self.end)]
+        if None in starts or None in ends:
+            return None
         return Assignment(frozenset(self._values(entity, self.staff)),
                           tuple(self._values(entity, self.client)),
-                          min(starts) if starts else None, max(ends) if ends else None)
+                          min(starts) if starts else None,  # type: ignore[type-var]
+                          max(ends) if ends else None)  # type: ignore[type-var]
 
     async def changes_committed(self, changes: Sequence[EntityChange]) -> None:
         """Event-bus handler: a change of an assignment reloads its tenant's."""

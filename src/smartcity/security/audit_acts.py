@@ -36,8 +36,11 @@ class AuditActs:
                principal: Principal | None = None) -> None:
         """Record an act of the caller (the running request's principal)."""
         principal = principal or current()
+        # A subject is an entity id or a value a client wrote: one holding NUL (which
+        # the log's index cannot) is kept recognisable rather than refused.
         self.log.record(principal.subject, action, what, target, tenant=tenant,
-                        roles=principal.roles, purpose=purpose, subjects=subjects,
+                        roles=principal.roles, purpose=purpose,
+                        subjects=[s.replace("\x00", "\ufffd") for s in subjects],
                         outcome=outcome, detail=detail)
 
     def personal_read(self, principal: Principal, tenant: str, shown: list[Shown]) -> None:

@@ -20,8 +20,9 @@ class ConsentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    service: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",
-                         description="the client id of the service")
+    service: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$",
+                         description="the client id of the service (oidc:<id> for a "
+                         "client of the city's identity provider)")
     purpose: str = Field(min_length=1, max_length=500)
     until: AwareDatetime = Field(description="when the consent ends")
 

@@ -43,13 +43,21 @@ class Gatekeeper:
         credential = credential.strip()
         if scheme.lower() == "bearer" and credential:
             principal = await self.tokens.validate(credential)
-            if principal.via == "token" and not self.accounts.holds(principal.subject):
+            if principal.via == "token" and not self.accounts.holds(principal.subject,
+                                                                    principal.account):
                 raise Unauthorized("The account of this token no longer exists")
             return principal
         if scheme.lower() == "apikey" and credential:
             return self._api_key(credential)
         raise Unauthorized("Unsupported Authorization header: use 'Bearer <token>' or "
                            "'ApiKey <key>'")
+
+    def active(self, principal: Principal) -> bool:
+        """Whether a principal kept by the platform (a subscription's owner) still
+        stands: a local account must still exist; others the platform cannot judge."""
+        kind = principal.subject.partition(":")[0]
+        return kind not in ("user", "client", "apikey") or \
+            self.accounts.holds(principal.subject, principal.account)
 
     def _api_key(self, key: str) -> Principal:
         principal = self.accounts.api_key(key.strip())

@@ -19,7 +19,7 @@ import orjson
 from smartcity.core.ngsild.errors import AccessDenied, Unauthorized
 from smartcity.core.ngsild.model import RELATIONSHIP, Entity, value_of
 from smartcity.core.ngsild.query import EntityQuery
-from smartcity.security.policy import Access, Policy, matches
+from smartcity.security.policy import RANK, Access, Policy, matches
 from smartcity.security.principal import PUBLIC, Principal, current
 
 # What a pseudonymised attribute instance keeps besides its pseudonymised value.
@@ -105,9 +105,22 @@ class Guard:
     # -- decisions -------------------------------------------------------------
     def decide(self, principal: Principal, tenant: str, types: Sequence[str],
                action: str) -> Access:
+        """What ``principal`` may do to an entity of ``types``: allowed if one of its
+        types allows it (a read of a multi-typed entity)."""
         if principal.tenants is not None and tenant not in principal.tenants:
             return Access(False)
         return self.policy.decide(principal.roles, tenant, tuple(types), action)
+
+    def decide_every(self, principal: Principal, tenant: str, types: Sequence[str],
+                     action: str) -> Access:
+        """The same, allowed only if every one of ``types`` allows it, as far as all of
+        them do (writes: a type the caller may not write cannot ride on one they may)."""
+        found = [self.decide(principal, tenant, (t,), action) for t in types]
+        if not found or not all(a.allowed for a in found):
+            return Access(False)
+        attrs = [a.attrs for a in found if a.attrs is not None]
+        personal = min((a.personal for a in found), key=lambda p: RANK[p])
+        return Access(True, frozenset.intersection(*attrs) if attrs else None, personal)
 
     def require(self, tenant: str, action: str, types: Sequence[str] = (),
                 what: str = "this") -> Principal:
@@ -121,10 +134,12 @@ class Guard:
         return principal
 
     def check_subscription(self, tenant: str, types: Sequence[str],
-                           filters: frozenset[str]) -> Principal:
+                           filters: frozenset[str], linked_filters: frozenset[str]
+                           ) -> Principal:
         """The caller, if they may subscribe to entities of ``types`` (to some type, when
-        none is named) with these filters; notifications are later cut to what they
-        may read, so a filter on what they may not see is all there is to refuse."""
+        none is named) with these filters (on the entities, and on linked ones);
+        notifications are later cut to what they may read, so a filter on what they may
+        not see is all there is to refuse."""
         principal = self.require(tenant, "subscribe", (), "to notifications")
         if principal.system:
             return principal
@@ -133,7 +148,15 @@ class Guard:
                 raise deny(principal, f"You may not subscribe to entities of type {type_iri}")
         self._check_filters(principal, tenant, filters,
                             tuple(frozenset({t}) for t in types) or None)
+        if linked_filters and not self._reads_everything(principal, tenant):
+            # Notifications match linked entities as stored, whoever subscribed.
+            raise deny(principal, "Only those who may read every entity may subscribe "
+                       "with q terms on linked entities")
         return principal
+
+    def _reads_everything(self, principal: Principal, tenant: str) -> bool:
+        return self.policy.types(principal.roles, tenant, "read") is None and \
+            self.decide(principal, tenant, (), "read").personal == "all"
 
     def may_manage(self, tenant: str, owner: dict[str, Any] | None) -> None:
         """AccessDenied unless the caller owns what ``owner`` describes (a subscription's
@@ -158,17 +181,27 @@ class Guard:
         return shown
 
     async def sight(self, principal: Principal, tenant: str, entity: Entity,
-                    action: str = "read") -> Sight | None:
-        """What ``principal`` may see (or change) of ``entity``; None: nothing."""
+                    action: str = "read", *, strict: bool = False) -> Sight | None:
+        """What ``principal`` may see (or change) of ``entity``; None: nothing.
+
+        ``strict`` (writes, and history, which may hold other residents' past data):
+        every type of the entity must allow the act, and the data is a resident's own
+        only when they are the only resident it names.
+        """
         if principal.system:
             return EVERYTHING
+        if principal.tenants is not None and tenant not in principal.tenants:
+            return None
         types = entity.get("type", ())
         view = self.policy.register.of(types)
-        subjects = tuple(subjects_of(entity, view.subjects)) if view.subjects else ()
-        if principal.person is not None and principal.person in subjects \
-                and action == "read":
+        subjects = tuple(dict.fromkeys(subjects_of(entity, view.subjects))) \
+            if view.subjects else ()
+        if action == "read" and principal.person is not None and (
+                set(subjects) == {principal.person} if strict
+                else principal.person in subjects):
             return Sight(None, view.attrs, True, subjects, view.purpose)  # their own data
-        access = self.decide(principal, tenant, types, action)
+        access = self.decide_every(principal, tenant, types, action) if strict \
+            else self.decide(principal, tenant, types, action)
         if not access.allowed:
             return None
         if view.attrs is not None and not view.attrs:
@@ -179,12 +212,17 @@ class Guard:
 
     async def _personal_open(self, principal: Principal, tenant: str, access: Access,
                              subjects: Sequence[str]) -> bool:
+        """Whether the caller may see the personal data of every resident ``subjects``
+        names: with a grant over all personal data, or that resident's consent, or a
+        current assignment to them."""
         if access.personal == "all":
             return True
-        if principal.client and any(self.consented(principal.client, s) for s in subjects):
+        if not subjects:
+            return False
+        if principal.client and all(self.consented(principal.client, s) for s in subjects):
             return True
-        return access.personal == "assigned" and bool(subjects) and \
-            not (await self.assigned(principal, tenant)).isdisjoint(subjects)
+        return access.personal == "assigned" and \
+            set(subjects) <= await self.assigned(principal, tenant)
 
     # -- the core's questions (AccessControl) --------------------------------------
     async def readable_query(self, tenant: str, query: EntityQuery) -> EntityQuery:
@@ -207,6 +245,7 @@ class Guard:
         # attrs selects the entities that have one of them: a filter too.
         self._check_filters(principal, tenant, query.filters | (selection.attrs or set()),
                             selection.types)
+        self._check_filters(principal, tenant, query.linked_filters, None)
         return replace(query, selection=selection)
 
     def _check_filters(self, principal: Principal, tenant: str, filters: frozenset[str],
@@ -240,7 +279,7 @@ class Guard:
                        for k, v in entity["attrs"].items()
                        if sight.shows(k) or sight.pseudonymises(k)}
             if visible.keys() != entity["attrs"].keys() or sight.pseudonyms:
-                entity = {**entity, "attrs": visible}
+                entity = _with_attrs(entity, visible)
             shown.append(entity)
             _personal_shown(entity, sight, personal)
         self._tell(principal, tenant, personal)
@@ -272,29 +311,50 @@ class Guard:
         found: dict[str, Callable[[str], bool] | None] = {}
         personal: list[Shown] = []
         for entity in entities:
-            sight = await self.sight(principal, tenant, entity)
+            sight = await self.sight(principal, tenant, entity, strict=True)
             found[entity["id"]] = sight.shows if sight is not None else None
             if sight is not None:
                 _personal_shown(entity, sight, personal)
         self._tell(principal, tenant, personal)
         return found
 
+    def subject_attributes(self, types: Sequence[str], attrs: Iterable[str]
+                           ) -> frozenset[str]:
+        names = frozenset(self.policy.register.of(types).subjects) - {"id"}
+        return frozenset(a for a in attrs if names and matches(names, a))
+
     async def check_write(self, tenant: str, after: Entity | None,
                           before: Entity | None) -> None:
         principal = current()
         if principal.system:
             return
+        changed = _changed(after, before)
         for entity in (before, after):
             if entity is None:
                 continue
-            sight = await self.sight(principal, tenant, entity, "write")
+            sight = await self.sight(principal, tenant, entity, "write", strict=True)
             if sight is None:
                 raise deny(principal, f"You may not write entities of type "
                            f"{', '.join(entity.get('type', ()))} (entity {entity['id']})")
-            for attr in _changed(after, before):
+            if not sight.personal_open and (sight.personal is None or sight.personal):
+                # Any change of an entity about a resident (a door's lock state, a
+                # command to unlock it) is as sensitive as their personal data.
+                raise deny(principal, f"Entity {entity['id']} holds a resident's "
+                           "personal data: you may not change it")
+            for attr in changed:
                 if not sight.shows(attr):
                     raise deny(principal, f"You may not write {attr} of entity "
                                f"{entity['id']}")
+
+
+def _with_attrs(entity: Entity, attrs: dict[str, Any]) -> Entity:
+    """The entity with only ``attrs``; its modifiedAt is theirs (the entity's own would
+    tell when a hidden attribute last changed)."""
+    shown = {**entity, "attrs": attrs}
+    if "modifiedAt" in entity:
+        shown["modifiedAt"] = max((i.get("modifiedAt", "") for v in attrs.values()
+                                   for i in v), default=entity.get("createdAt", ""))
+    return shown
 
 
 def _personal_shown(entity: Entity, sight: Sight, found: list[Shown]) -> None:

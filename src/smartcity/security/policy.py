@@ -133,7 +133,7 @@ class Access:
 
 
 DENIED = Access(False)
-_RANK: dict[Personal, int] = {"none": 0, "assigned": 1, "all": 2}
+RANK: dict[Personal, int] = {"none": 0, "assigned": 1, "all": 2}
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ class Policy:
                 attrs = None
             elif attrs is not None:
                 attrs |= grant.attrs
-            if _RANK[grant.personal] > _RANK[personal]:
+            if RANK[grant.personal] > RANK[personal]:
                 personal = grant.personal
         return Access(True, frozenset(attrs) if attrs is not None else None, personal)
 

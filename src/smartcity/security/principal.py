@@ -31,19 +31,23 @@ class Principal:
     client: str | None = None
     system: bool = False
     via: str = field(default="", compare=False)  # how it was authenticated
+    # When the local account was made: a token names it, so that a removed account's
+    # tokens stay refused when an account of the same name is made again.
+    account: str = field(default="", compare=False)
 
     def to_record(self) -> dict[str, Any]:
         """What a subscription keeps of its owner, to notify only what they may read."""
         return {"subject": self.subject, "roles": sorted(self.roles),
                 "tenants": sorted(self.tenants) if self.tenants is not None else None,
-                "person": self.person, "client": self.client}
+                "person": self.person, "client": self.client, "account": self.account}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Principal:
         tenants = record.get("tenants")
         return cls(record["subject"], frozenset(record["roles"]),
                    frozenset(tenants) if tenants is not None else None,
-                   record.get("person"), record.get("client"))
+                   record.get("person"), record.get("client"),
+                   account=record.get("account", ""))
 
 
 SYSTEM = Principal("system", frozenset({"admin"}), system=True, via="platform")

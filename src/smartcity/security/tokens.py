@@ -126,6 +126,8 @@ class Tokens:
             claims["person"] = principal.person
         if principal.client:
             claims["client_id"] = principal.client
+        if principal.account:
+            claims["acct"] = principal.account
         token = jwt.encode(claims, self.key.key, algorithm="ES256",
                            headers={"kid": self.key.kid})
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime}
@@ -199,19 +201,35 @@ class Tokens:
         roles = _claim(claims, external.roles_claim)
         roles = [roles] if isinstance(roles, str) else roles
         granted = frozenset(r for r in roles or () if isinstance(r, str)) & self.roles
-        tenants = _claim(claims, external.tenants_claim) if external.tenants_claim else None
         person = _claim(claims, external.person_claim) if external.person_claim else None
-        return Principal(f"oidc:{claims['sub']}", granted,
-                         frozenset(tenants) if isinstance(tenants, list) else None,
+        client = claims.get("azp") or claims.get("client_id")
+        # The provider's clients are named apart from local ones (consents name them).
+        return Principal(f"oidc:{claims['sub']}", granted, _tenants(claims, external),
                          person if isinstance(person, str) else None,
-                         client=claims.get("azp") or claims.get("client_id"), via="oidc")
+                         client=f"oidc:{client}" if isinstance(client, str) else None,
+                         via="oidc")
+
+
+def _tenants(claims: dict[str, Any], external: ExternalIssuer) -> frozenset[str] | None:
+    """The tenants a provider's token limits its caller to: None (any) unless the
+    settings name a claim; then what it lists, and none at all if it is missing or not
+    a list of names (a limit that cannot be read must not open every tenant)."""
+    if not external.tenants_claim:
+        return None
+    claimed = _claim(claims, external.tenants_claim)
+    if isinstance(claimed, str):
+        return frozenset({claimed})
+    if isinstance(claimed, list):
+        return frozenset(t for t in claimed if isinstance(t, str))
+    return frozenset()
 
 
 def _own_principal(claims: dict[str, Any]) -> Principal:
     tenants = claims.get("tenants")
     return Principal(claims["sub"], frozenset(claims.get("roles", ())),
                      frozenset(tenants) if tenants is not None else None,
-                     claims.get("person"), claims.get("client_id"), via="token")
+                     claims.get("person"), claims.get("client_id"), via="token",
+                     account=str(claims.get("acct", "")))
 
 
 async def _discover_jwks(issuer: str) -> str:

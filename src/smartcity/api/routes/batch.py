@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from smartcity.api.negotiation import (
     JSON_LD,
+    TENANT_HEADER,
     Body,
     allow_params,
     compile_context,
@@ -70,7 +71,14 @@ async def _entities(platform: Platform, body: Body, result: BatchResult, *,
     return parsed
 
 
-def batch_response(result: BatchResult, *, created_status: bool = False) -> Response:
+def batch_response(request: Request, result: BatchResult, *,
+                   created_status: bool = False) -> Response:
+    refused = [entity_id for entity_id, error in result.errors if error.status in (401, 403)]
+    if refused:
+        platform_of(request).record_act(
+            "denied", "entities", refused[0] if len(refused) == 1 else
+            f"{len(refused)} entities", tenant=request.headers.get(TENANT_HEADER, ""),
+            outcome="denied", detail={"path": request.url.path, "entities": refused[:1000]})
     if result.errors:
         return json_response({
             "success": result.success,
@@ -92,7 +100,7 @@ async def batch_create(request: Request) -> Response:
     entities = await _entities(platform, body, result)
     await platform.entities.batch_create(tenant, entities, result)
     if result.errors:
-        return batch_response(result)
+        return batch_response(request, result)
     return json_response(result.success, status=201, context=...)
 
 
@@ -108,7 +116,7 @@ async def batch_upsert(request: Request) -> Response:
     result = BatchResult()
     entities = await _entities(platform, body, result)
     await platform.entities.batch_upsert(tenant, entities, "update" not in options, result)
-    return batch_response(result, created_status=True)
+    return batch_response(request, result, created_status=True)
 
 
 @router.post("/update", summary="Update attributes of a batch of entities")
@@ -121,7 +129,7 @@ async def batch_update(request: Request) -> Response:
     result = BatchResult()
     entities = await _entities(platform, body, result, fragments=True)
     await platform.entities.batch_update(tenant, entities, "noOverwrite" not in options, result)
-    return batch_response(result)
+    return batch_response(request, result)
 
 
 @router.post("/merge", summary="Merge a batch of entities")
@@ -133,7 +141,7 @@ async def batch_merge(request: Request) -> Response:
     result = BatchResult()
     entities = await _entities(platform, body, result, fragments=True)
     await platform.entities.batch_merge(tenant, entities, result)
-    return batch_response(result)
+    return batch_response(request, result)
 
 
 @router.post("/delete", summary="Delete a batch of entities")
@@ -152,7 +160,7 @@ async def batch_delete(request: Request) -> Response:
         except NgsiLdError as exc:
             result.fail(item if isinstance(item, str) else str(item), exc)
     await platform.entities.batch_delete(tenant, ids, result)
-    return batch_response(result)
+    return batch_response(request, result)
 
 
 @router.post("/query", summary="Query entities with a Query body")

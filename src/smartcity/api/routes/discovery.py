@@ -38,6 +38,7 @@ async def _setup(request: Request, allowed: frozenset[str]
         if request.query_params.get(flag) not in (None, "true", "false"):
             raise BadRequestData(f"{flag} must be true or false")
     tenant = tenant_of(request)
+    platform.require(tenant, "read", what="entity types")
     media = accepted(request, (JSON, JSON_LD))
     terms, context = await link_terms(platform.compiler, request)
     await platform.entities.require_tenant(tenant)

@@ -22,6 +22,7 @@ async def purge(request: Request) -> Response:
     platform = platform_of(request)
     allow_params(request, PURGE_PARAMS)
     tenant = tenant_of(request)
+    platform.require(tenant, "write", what="entities")
     terms, _ = await link_terms(platform.compiler, request)
     plan = plan_purge(dict(request.query_params), terms)
     await purge_entities(platform.entities, tenant, plan)

@@ -27,7 +27,8 @@ from smartcity.api.views import pagination
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.normalize import is_uri
-from smartcity.core.ngsild.query_language import parse_q
+from smartcity.core.ngsild.query import parse_type_expression
+from smartcity.core.ngsild.query_language import linked_attribute_names, parse_q
 from smartcity.core.ngsild.storage import Page
 from smartcity.core.ngsild.subscriptions import (
     merge_subscription,
@@ -67,13 +68,17 @@ def _check_access(platform: Platform, tenant: str, record: dict[str, Any],
     and notifies only what they may read."""
     if platform.gatekeeper is None:
         return
-    filters = {terms.expand(n) for n in parse_q(record["q"]).attribute_names()} \
-        if record.get("q") else set()
+    q = parse_q(record["q"]) if record.get("q") else None
+    filters = {terms.expand(n) for n in q.attribute_names()} if q is not None else set()
+    linked = {terms.expand(n) for n in linked_attribute_names(q)} if q is not None else set()
     if record.get("geoQ"):
         filters.add(terms.expand(record["geoQ"].get("geoproperty") or "location"))
-    owner = platform.gatekeeper.guard.check_subscription(
-        tenant, [s["type"] for s in record.get("entities", ()) if "type" in s],
-        frozenset(filters))
+    # A selector's type is a type expression (A|B, (A;B)): each type in it counts.
+    types = [t for s in record.get("entities", ()) if "type" in s
+             for conjunction in parse_type_expression(s["type"], lambda name: name)
+             for t in conjunction]
+    owner = platform.gatekeeper.guard.check_subscription(tenant, types, frozenset(filters),
+                                                         frozenset(linked))
     record["owner"] = record.get("owner") or owner.to_record()
 
 

@@ -6,7 +6,7 @@ caller is the principal of the running request (``smartcity.security.principal``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from smartcity.core.ngsild.model import Entity
@@ -32,6 +32,11 @@ class AccessControl(Protocol):
         """For history: per entity, which attributes the caller may see (None: not the
         entity at all)."""
 
+    def subject_attributes(self, types: Sequence[str], attrs: Iterable[str]
+                           ) -> frozenset[str]:
+        """Of ``attrs`` of an entity of ``types``, those that name the resident it is
+        about: their history says whose past data the entity's history holds."""
+
     async def check_write(self, tenant: str, after: Entity | None,
                           before: Entity | None) -> None:
         """AccessDenied unless the caller may make this change (create: no ``before``,
@@ -54,6 +59,10 @@ class OpenAccess:
     async def visible_attributes(self, tenant: str, entities: Sequence[Entity]
                                  ) -> dict[str, Callable[[str], bool] | None]:
         return {entity["id"]: _everything for entity in entities}
+
+    def subject_attributes(self, types: Sequence[str], attrs: Iterable[str]
+                           ) -> frozenset[str]:
+        return frozenset()
 
     async def check_write(self, tenant: str, after: Entity | None,
                           before: Entity | None) -> None:

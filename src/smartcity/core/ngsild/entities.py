@@ -470,10 +470,15 @@ class EntityService:
                 writes.append(Write("replace", entity["id"], merged,
                                     expect=stored["modifiedAt"]))
                 changes.append(("updated", merged, stored))
-            for _, after, before in changes:
-                await self.access.check_write(tenant, after, before)
+            # Every attribute given is written (to history at least), whether or not
+            # the current state takes it.
+            touched = _with_history(stored, entity)
+            await self.access.check_write(tenant, touched, stored)
             if not writes:
                 await self.store.history.record(tenant, history, parse_instant(now))
+                if self.written is not None:
+                    self.written(tenant, [EntityChange("updated", tenant, entity["id"],
+                                                       touched, stored, now)])
                 return
             await self._commit(tenant, writes, changes, now, history)
 
@@ -499,6 +504,17 @@ class EntityService:
         # the caller's: it runs with the platform's rights.
         with acting_as(SYSTEM):
             await self.bus.publish(events)
+
+
+def _with_history(stored: Entity | None, given: Entity) -> Entity:
+    """The entity as it would be if it held every instance ``given`` carries: what a
+    write of that history changes, for access control."""
+    base = stored or {"id": given["id"], "type": [], "attrs": {}}
+    attrs = dict(base["attrs"])
+    for attr, instances in given["attrs"].items():
+        attrs[attr] = [*attrs.get(attr, ()), *instances]
+    return {**base, "type": list(dict.fromkeys([*base["type"], *given.get("type", ())])),
+            "attrs": attrs}
 
 
 def _latest_instances(attrs: dict[str, list[Instance]], stored: Entity | None

@@ -101,26 +101,36 @@ async def purge_entities(service: EntityService, tenant: str, purge: Purge) -> i
     disturbed by the writes. Entities that vanish meanwhile are skipped.
     """
     matches = await _matching(service, tenant, purge.query)
+    results: list[BatchResult] = []
     if purge.keep is None and purge.drop is None:
-        done = 0
         ids = [entity["id"] for entity in matches]
         for start in range(0, len(ids), CHUNK):
-            result = await service.batch_delete(tenant, ids[start:start + CHUNK],
-                                                BatchResult())
-            done += len(result.success)
-        return done
+            results.append(await service.batch_delete(tenant, ids[start:start + CHUNK],
+                                                      BatchResult()))
+        return _done(results)
     patches: list[Entity] = []
     for entity in matches:
         removed = purge.prune(entity)
         if removed:
             patches.append({"id": entity["id"], "attrs": {
                 iri: [_deletion(inst) for inst in entity["attrs"][iri]] for iri in removed}})
-    done = 0
     for start in range(0, len(patches), CHUNK):
-        result = await service.batch_merge(tenant, patches[start:start + CHUNK],
-                                           BatchResult())
-        done += len(result.success)
-    return done
+        results.append(await service.batch_merge(tenant, patches[start:start + CHUNK],
+                                                 BatchResult()))
+    return _done(results)
+
+
+def _done(results: list[BatchResult]) -> int:
+    """How many entities were purged; the refusal, if access control kept any from it
+    (entities that vanished meanwhile are no refusal)."""
+    refused = [(entity_id, error) for result in results for entity_id, error in result.errors
+               if error.status in (401, 403)]
+    if refused:
+        done = sum(len(result.success) for result in results)
+        entity_id, error = refused[0]
+        raise type(error)(f"{len(refused)} entities were not purged ({entity_id}: "
+                          f"{error.detail}); {done} were")
+    return sum(len(result.success) for result in results)
 
 
 def _deletion(instance: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from smartcity.core.ngsild.pushdown import value_filters
 from smartcity.core.ngsild.query_language import (
     QExpr,
     compile_q,
+    linked_attribute_names,
     linked_depth,
     parse_q,
     without_linked,
@@ -100,9 +101,11 @@ class EntityQuery:
     order: Ordering | None = None
     linked: LinkedFilter | None = None
     scope: ScopeMatcher | None = None  # scopeQ, also held by the predicate unless left out
-    # Attributes whose values decide what matches (q, geoproperty, orderBy): access
-    # control refuses a filter on what the caller may not read.
+    # Attributes whose values decide what matches (q, geoproperty, orderBy), and those
+    # q reads on linked entities: access control refuses a filter on what the caller
+    # may not read.
     filters: frozenset[str] = frozenset()
+    linked_filters: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -182,9 +185,11 @@ def build_query(params: dict[str, Any], terms: TermMap, *, require_filter: bool 
     filters = {terms.expand(name) for name in q_names}
     if geo_query is not None:
         filters.add(terms.expand(geo_query.geoproperty))
+    linked_names = linked_attribute_names(q_expr) if q_expr is not None else set()
     return EntityQuery(Selection(types=types, ids=ids, attrs=attrs, bbox=bbox, values=values),
                        predicate, attrs, order, linked, scope,
-                       frozenset(filters | order_attributes(order)))
+                       frozenset(filters | order_attributes(order)),
+                       frozenset(terms.expand(n) for n in linked_names))
 
 
 def _linked_query(expr: QExpr, params: dict[str, Any]) -> int:

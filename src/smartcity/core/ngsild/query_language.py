@@ -748,6 +748,20 @@ def linked_depth(expr: QExpr) -> int:
     return 0
 
 
+def linked_attribute_names(expr: QExpr) -> set[str]:
+    """The raw names of the attributes linked terms (``rel{attr}``) read on the entities
+    relationships lead to, without a type hint (``Type:attr`` gives ``attr``)."""
+    if isinstance(expr, And | Or):
+        return set().union(*(linked_attribute_names(o) for o in expr.operands))
+    found: set[str] = set()
+    path = expr.path.linked if isinstance(expr, Term) else None
+    while path is not None:
+        name = path.names[0]
+        found.add(name.split(":", 1)[1] if ":" in name and "//" not in name else name)
+        path = path.linked
+    return found
+
+
 def without_linked(expr: QExpr) -> QExpr | None:
     """The query with every linked term taken as true; None when nothing is left.
 

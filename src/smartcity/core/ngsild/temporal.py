@@ -155,19 +155,42 @@ class TemporalService:
         await self.access.check_write(tenant, edited, {
             **entity, "attrs": {**entity["attrs"], attr: [{"edited": True}]}})
 
-    async def _current(self, tenant: str, heads: Sequence[HistoryHead]) -> dict[str, Entity]:
-        """The entities of ``heads`` as they stand (for what access control reads of
-        them), or, once deleted, their id and types alone."""
+    async def _current(self, tenant: str, heads: Sequence[HistoryHead],
+                       shown: frozenset[str] = frozenset()) -> dict[str, Entity]:
+        """What access control judges the history of ``heads`` by: each entity as it
+        stands (or, once deleted, its id alone), with every type its history had, and
+        every value ever held by the attributes that name the resident it is about
+        (its history may hold a former resident's data); ``shown`` are attributes
+        whose history is being answered."""
         stored = await self.entities.store.get_many(tenant, [h.entity_id for h in heads]) \
             if self.entities is not None else {}
-        return {h.entity_id: stored.get(h.entity_id) or
-                {"id": h.entity_id, "type": list(h.types), "attrs": {}} for h in heads}
+        found: dict[str, Entity] = {}
+        for h in heads:
+            entity = stored.get(h.entity_id) or {"id": h.entity_id, "type": [], "attrs": {}}
+            types = list(dict.fromkeys([*entity["type"], *h.types]))
+            found[h.entity_id] = {**entity, "type": types, "attrs": dict(entity["attrs"])}
+        await self._add_past_subjects(tenant, found, shown)
+        return found
+
+    async def _add_past_subjects(self, tenant: str, entities: dict[str, Entity],
+                                 shown: frozenset[str]) -> None:
+        attrs = frozenset().union(*(self.access.subject_attributes(
+            e["type"], e["attrs"].keys() | shown) for e in entities.values()))
+        if not attrs:
+            return
+        past = await self.store.instances(tenant, list(entities), SeriesFilter(attrs=attrs),
+                                          Window(timeproperty="createdAt"))
+        for entity_id, instances in past.items():
+            held = entities[entity_id]["attrs"]
+            for stored in instances:
+                held[stored.attr] = [*held.get(stored.attr, ()), stored.body]
 
     async def _reveal(self, tenant: str, page: TemporalPage) -> TemporalPage:
         """The page as the caller may see it: hidden attributes' instances left out."""
         if isinstance(self.access, OpenAccess):
             return page
-        current = await self._current(tenant, [e.head for e in page.entities])
+        shown = frozenset(i.attr for e in page.entities for i in e.instances)
+        current = await self._current(tenant, [e.head for e in page.entities], shown)
         sight = await self.access.visible_attributes(tenant, list(current.values()))
         shown = []
         for entity in page.entities:
@@ -190,6 +213,7 @@ class TemporalService:
     # -- consumption -----------------------------------------------------------
     async def retrieve(self, tenant: str, entity_id: str, temporal: TemporalQuery,
                        series: SeriesFilter) -> tuple[TemporalEntity, Cut | None]:
+        self.access.require(tenant, "read", what="entities")
         entity_head = await self._head(tenant, entity_id)
         if series.attrs is not None:
             span = await self.store.span(tenant, [entity_id], SeriesFilter(series.attrs),
