@@ -117,3 +117,24 @@ def test_writes_refusals_and_administration_are_in_an_intact_chain(city: City) -
     verified = _audit(db, "verify")
     assert verified.exit_code == 0, verified.output
     assert "intact" in verified.output
+
+
+def test_a_new_resident_s_copy_leaves_out_the_former_resident_s_personal_history(
+        city: City) -> None:
+    former, new = "urn:ngsi-ld:Person:former-r", "urn:ngsi-ld:Person:new-r"
+    door = "urn:ngsi-ld:Lock:moved-r"
+    with city.http(city.admin) as admin:
+        assert admin.post("/entities", json={
+            "id": door, "type": "Lock", "owner": {"type": "Property", "value": [former]},
+            "lockState": {"type": "Property", "value": "former's state"},
+            "name": {"type": "Property", "value": "Door"}}).status_code == 201
+        assert admin.patch(f"/entities/{door}/attrs", json={
+            "owner": {"type": "Property", "value": [new]},
+            "lockState": {"type": "Property", "value": "new state"}}).status_code == 204
+    headers = city.account(["resident"], person=new)
+    archive = zipfile.ZipFile(io.BytesIO(httpx.get(f"{city.url}/me/data",
+                                                   headers=headers).content))
+    history = archive.read("history.jsonld").decode()
+    assert "former's state" not in history and former not in history
+    assert "Door" in history
+    assert "new state" in archive.read("entities.jsonld").decode()

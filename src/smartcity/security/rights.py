@@ -24,7 +24,7 @@ from smartcity.core.ngsild.model import Entity, value_of
 from smartcity.core.ngsild.render import View, render_entity, render_instance
 from smartcity.core.ngsild.storage import EntityStore, Selection
 from smartcity.security.guard import subjects_of
-from smartcity.security.policy import Register
+from smartcity.security.policy import Register, matches
 
 MAX_ENTITIES = 100_000
 README = """This archive holds a copy of the data the city's platform keeps about you
@@ -63,9 +63,29 @@ async def collect(store: EntityStore, register: Register, person: str,
             found.update((e["id"], e) for e in page.entities)
         if found:
             copy.entities[tenant] = list(found.values())
-            copy.history[tenant] = await store.history.instances(
+            history = await store.history.instances(
                 tenant, list(found), SeriesFilter(), Window(timeproperty="createdAt"))
+            copy.history[tenant] = {
+                entity_id: _theirs(found[entity_id], instances, register, person)
+                for entity_id, instances in history.items()}
     return copy
+
+
+def _theirs(entity: Entity, history: list[StoredInstance], register: Register,
+            person: str) -> list[StoredInstance]:
+    """The history of an entity that is the resident's to have: all of it when it has
+    only ever been about them; else its personal attributes are left out (they may
+    be a former resident's)."""
+    view = register.of(entity["type"])
+    past = {**entity, "attrs": {}}
+    for stored in history:
+        past["attrs"].setdefault(stored.attr, []).append(stored.body)
+    residents = set(subjects_of(entity, view.subjects)) | set(
+        subjects_of(past, view.subjects))
+    if residents <= {person} or (view.attrs is not None and not view.attrs):
+        return history
+    return [i for i in history
+            if view.attrs is not None and not matches(view.attrs, i.attr)]
 
 
 def archive(copy: PersonalCopy, terms: TermMap, consents: list[dict[str, Any]],
