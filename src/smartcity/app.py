@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import orjson
 from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smartcity import __version__
@@ -24,13 +25,19 @@ from smartcity.api.platform import Platform
 from smartcity.api.routes import (
     auth,
     batch,
+    ckan,
     contexts,
+    datasets,
+    dcat,
+    developers,
     discovery,
+    distributions,
     entities,
     identity,
     iot,
     landing,
     me,
+    pages,
     privacy,
     purge,
     subscriptions,
@@ -59,6 +66,8 @@ from smartcity.ingest.mqtt import MqttSouthbound
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.mqtt.embedded import EmbeddedBroker
 from smartcity.notify.notifier import Notifier
+from smartcity.opendata.catalogue import Catalogue
+from smartcity.opendata.usage import Usage
 from smartcity.security.accounts import Accounts, first_admin
 from smartcity.security.assignments import AssignmentLookup
 from smartcity.security.audit import AuditLog
@@ -210,6 +219,8 @@ async def build_platform(settings: Settings) -> Platform:
                         RateLimit(settings.ingest_rate, settings.ingest_burst),
                         transient=lambda exc: isinstance(exc, UNAVAILABLE))
     policy = Policy(read_policy(settings.policy))
+    catalogue = Catalogue(store, policy.register, lambda: timestamp(clock.now()))
+    caches.watch(catalogue)
     gatekeeper = await gatekeeper_for(settings, policy, store, clock, compiler, caches) \
         if settings.auth == "on" else None
     if gatekeeper is not None:
@@ -224,7 +235,9 @@ async def build_platform(settings: Settings) -> Platform:
                     ingestor=ingestor, dead_letters=dead_letters,
                     health=HealthWatch(devices, entity_service, compiler.core, clock,
                                        settings.low_battery),
-                    register=policy.register, gatekeeper=gatekeeper, background=background)
+                    catalogue=catalogue, usage=Usage(store), register=policy.register,
+                    gatekeeper=gatekeeper,
+                    background=background)
 
 
 async def gatekeeper_for(settings: Settings, policy: Policy, store: EntityStore, clock: Clock,
@@ -382,6 +395,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             southbound.replied = commander.replied
             southbound.start()
         app.state.southbound = southbound
+        await platform.usage.load()
+        platform.usage.start()
         platform.notifier.start()
         if isinstance(platform.entities.bus, JetStreamBus):
             await platform.entities.bus.start()
@@ -400,6 +415,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if listener is not None:
             await listener.stop()
         await platform.subscriptions.flush()
+        await platform.usage.stop()
         if platform.gatekeeper is not None:
             await platform.gatekeeper.audit.stop()
         # @context bookkeeping is saved in the background: let it land before closing.
@@ -409,9 +425,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,
                   description="NGSI-LD context broker and city platform")
     errors.install(app)
-    for module in (landing, auth, me, privacy, purge, temporal, entities, batch, discovery,
-                   contexts, identity, subscriptions, iot):
+    # /datasets/dcat before /datasets/{id}.
+    for module in (landing, pages, auth, me, privacy, developers, dcat, distributions,
+                   datasets, ckan, purge, temporal, entities, batch, discovery, contexts,
+                   identity, subscriptions, iot):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(packages=[("smartcity.web", "static")]), name="static")
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(SharedCacheMiddleware)
     app.add_middleware(EdgeMiddleware)

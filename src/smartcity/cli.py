@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,7 +12,12 @@ import typer
 from smartcity import __version__
 from smartcity.cli_accounts import accounts_app
 from smartcity.cli_audit import audit_app
-from smartcity.cli_settings import DB_HELP, schema_version_or_exit, settings_or_exit
+from smartcity.cli_settings import (
+    CONFIG_OPTION,
+    DB_HELP,
+    schema_version_or_exit,
+    settings_or_exit,
+)
 from smartcity.store.backend import describe, upgrade
 from smartcity.store.postgres import is_postgres_url
 
@@ -45,8 +49,7 @@ def serve(
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
     workers: Annotated[int | None, typer.Option(
         help="Worker processes; more than one needs a PostgreSQL database.")] = None,
-    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                help="Settings file (TOML or JSON).")] = None,
+    config: CONFIG_OPTION = None,
     auth: Annotated[str | None, typer.Option(
         help="'on' (the default): authentication and access control; 'none' turns them "
              "off, for local conformance runs only.")] = None,
@@ -113,8 +116,7 @@ def _require_current_schema(db: str) -> None:
 @db_app.command("status")
 def db_status(
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                help="Settings file (TOML or JSON).")] = None,
+    config: CONFIG_OPTION = None,
 ) -> None:
     """Print the schema version the database holds and the one this smartcity needs."""
     settings = settings_or_exit(config, db=db)
@@ -126,8 +128,7 @@ def db_status(
 @db_app.command("upgrade")
 def db_upgrade(
     db: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
-    config: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
-                                                help="Settings file (TOML or JSON).")] = None,
+    config: CONFIG_OPTION = None,
 ) -> None:
     """Apply the schema migrations the database lacks; every stored row is kept."""
     settings = settings_or_exit(config, db=db)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcity.core.duration_fields import DurationText, FixedPeriodText
+from smartcity.opendata.model import Publisher, Text
 
 
 class RetentionSetting(BaseModel):
@@ -94,6 +95,14 @@ class Settings(BaseSettings):
                                     "caller may reach, if any")
     controller: str = Field("the city", min_length=1, description="the data controller "
                             "the register of personal data names")
+    publisher: Publisher = Field(Publisher(
+        name=Text(sv="Exempelkommunen", en="Example Municipality"),
+        organisation_number="000000-0000", homepage="https://example.org",
+        email="opendata@example.org"), description="who publishes the open-data "
+        "catalogue (organisation number as Bolagsverket gives it)")
+    public_url: str = Field("", pattern=r"^(|https?://\S+)$", description="the address "
+                            "the platform is reached at from outside, which names its "
+                            "datasets (http://host:port if empty)")
     client_rate: float = Field(200.0, gt=0, description="requests a second one caller "
                                "may make, on average")
     client_burst: int = Field(400, gt=0, description="requests one caller may make at "

@@ -23,6 +23,8 @@ from smartcity.ingest.health import HealthWatch
 from smartcity.ingest.ingestor import Ingestor
 from smartcity.ingest.registry import DeviceRegistry
 from smartcity.notify.notifier import Notifier
+from smartcity.opendata.catalogue import Catalogue
+from smartcity.opendata.usage import Usage
 from smartcity.security.gatekeeper import Gatekeeper
 from smartcity.security.policy import Register
 
@@ -42,6 +44,8 @@ class Platform:
     ingestor: Ingestor
     dead_letters: DeadLetters
     health: HealthWatch
+    catalogue: Catalogue
+    usage: Usage
     register: Register = field(default_factory=lambda: Register(()))
     gatekeeper: Gatekeeper | None = None  # None: access control is off (--auth none)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -67,6 +71,12 @@ class Platform:
             return []
         return [{"seq": row.seq, **orjson.loads(row.document)}
                 for row in await self.gatekeeper.audit.for_subject(person, limit)]
+
+    @property
+    def public_url(self) -> str:
+        """Where the platform is reached from outside: what names its datasets."""
+        return (self.settings.public_url or
+                f"http://{self.settings.host}:{self.settings.port}").rstrip("/")
 
     async def settle(self) -> None:
         """Let what is being saved in the background land: a change other workers must

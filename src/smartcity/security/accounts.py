@@ -46,6 +46,8 @@ class AccountSpec(BaseModel):
     person: str | None = Field(None, description="entity id of the resident this account "
                                "belongs to (their personal data is theirs to read)")
     password: str | None = Field(None, description="users only; at least 12 characters")
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                              description="how to reach the account's holder")
 
     @field_validator("password")
     @classmethod
@@ -108,7 +110,7 @@ class Accounts:
                                  "generated secret")
         record = {"name": spec.name, "roles": list(spec.roles),
                   "tenants": list(spec.tenants) if spec.tenants is not None else None,
-                  "person": spec.person, "created": created}
+                  "person": spec.person, "email": spec.email, "created": created}
         if kind == "apikey":
             key_id = secrets.token_hex(6)
             secret = f"sc_{key_id}_{new_secret()}"

@@ -4,7 +4,7 @@ is (``authenticate``), what they may do (``guard``), how often (``limit``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from smartcity.core.ngsild.errors import Unauthorized
 from smartcity.core.rate_limit import RateLimit
@@ -30,6 +30,8 @@ class Gatekeeper:
     audit: AuditLog
     acts: AuditActs
     assignments: AssignmentLookup
+    # Self-service API keys, per address: a few at once, then one every ten minutes.
+    signups: RateLimit = field(default_factory=lambda: RateLimit(1 / 600, 5))
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller a request's credentials name: a bearer token (``Authorization:

@@ -24,6 +24,8 @@ line-height:1.5;color:#1b1b1b}}code{{background:#f2f2f2;padding:0 .2rem}}</style
  (<code>/ngsi-ld/v1/</code>, ETSI GS CIM 009)</li>
 <li><a href="/ngsi-ld/v1/types">Entity types</a> and
  <a href="/ngsi-ld/v1/attributes">attributes</a> in this city</li>
+<li><a href="/catalogue?lang=en">Open data catalogue</a> (search, preview and download
+ the city's open datasets)</li>
 <li><a href="/docs">API documentation</a> (<a href="/openapi.json">OpenAPI</a>)</li>
 </ul>
 </main>

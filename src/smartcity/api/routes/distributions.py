@@ -1,0 +1,103 @@
+"""/datasets/{id}/...: an open dataset's distributions, streamed, open to anyone. What
+leaves is decided by the dataset's publication policy, never by the caller's rights."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from smartcity.api.negotiation import JSON, json_response
+from smartcity.api.platform import Platform, platform_of
+from smartcity.api.views import pagination
+from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
+from smartcity.core.ngsild.instants import read_instant
+from smartcity.opendata.exporters import (
+    GROUPED_HISTORY_COLUMNS,
+    HISTORY_COLUMNS,
+    csv_stream,
+    geojson_stream,
+    history_rows,
+    ngsi_ld_stream,
+)
+from smartcity.opendata.publication import Publication, Record, current, records, resolve
+
+router = APIRouter(tags=["open data"])
+CSV = "text/csv; charset=utf-8"
+
+
+async def _publication(request: Request, dataset_id: str) -> tuple[Platform, Publication]:
+    """The publication a download serves (counted as one download of it)."""
+    platform = platform_of(request)
+    dataset = platform.catalogue.get(dataset_id)
+    platform.usage.count(dataset_id, request.url.path.rsplit("/", 1)[-1])
+    publication = await resolve(dataset, platform.entities, platform.register,
+                                platform.compiler.core)
+    return platform, publication
+
+
+def _stream(chunks: AsyncIterator[bytes], media: str, filename: str) -> Response:
+    return StreamingResponse(chunks, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/datasets/{dataset_id}/history.csv",
+            summary="The dataset's history over a period (from, to), as CSV")
+async def history_csv(dataset_id: str, request: Request) -> Response:
+    params = request.query_params
+    unknown = set(params) - {"from", "to"}
+    if unknown:
+        raise BadRequestData(f"Unknown parameters: {', '.join(sorted(unknown))}; a history "
+                             "download takes from and to (ISO 8601 date-times)")
+    start = read_instant(params["from"], "from") if "from" in params else None
+    end = read_instant(params["to"], "to") if "to" in params else None
+    if start is not None and end is not None and end <= start:
+        raise BadRequestData("to must be after from")
+    platform, publication = await _publication(request, dataset_id)
+    columns = GROUPED_HISTORY_COLUMNS if publication.dataset.policy.aggregate \
+        else HISTORY_COLUMNS
+    return _stream(csv_stream(columns, history_rows(publication, platform.entities, start,
+                                                    end)), CSV,
+                   f"{dataset_id}-history.csv")
+
+
+@router.get("/datasets/{dataset_id}/entities",
+            summary="The dataset now, as a read-only API (JSON, paged)")
+async def entities_view(dataset_id: str, request: Request) -> Response:
+    platform, publication = await _publication(request, dataset_id)
+    offset, limit, _ = pagination(request, platform.settings.default_limit,
+                                  platform.settings.max_limit)
+    found: list[dict[str, Any]] = []
+    position = 0
+    async for row in records(publication, current(publication, platform.entities)):
+        if position >= offset + limit:
+            break
+        if position >= offset:
+            found.append(row)
+        position += 1
+    return json_response(found, media=JSON)
+
+
+# The dataset's current state, by file name: how each is written, and its media type
+# (after the routes of the other distributions, which the {name} would take).
+CURRENT: dict[str, tuple[Callable[[Publication, AsyncIterator[Record]],
+                                  AsyncIterator[bytes]], str]] = {
+    "data.csv": (lambda publication, rows: csv_stream(publication.columns, rows), CSV),
+    "data.geojson": (geojson_stream, "application/geo+json"),
+    "data.jsonld": (ngsi_ld_stream, "application/ld+json"),
+}
+
+
+@router.get("/datasets/{dataset_id}/{name}", summary="The dataset now: data.csv, "
+            "data.geojson or data.jsonld (NGSI-LD)")
+async def current_data(dataset_id: str, name: str, request: Request) -> Response:
+    if name not in CURRENT:
+        raise ResourceNotFound(f"No {name!r} of a dataset: data.csv, data.geojson, "
+                               "data.jsonld, history.csv or entities")
+    write, media = CURRENT[name]
+    platform, publication = await _publication(request, dataset_id)
+    rows = records(publication, current(publication, platform.entities))
+    return _stream(write(publication, rows), media, f"{dataset_id}.{name.split('.')[1]}")

@@ -1,0 +1,155 @@
+"""The forms a dataset is downloaded in: CSV, GeoJSON and NGSI-LD JSON-LD of its
+current state, and CSV of its history over a period. Each is produced as a stream of
+chunks from a stream of published records, so a large dataset is never held whole."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import orjson
+
+from smartcity.core.ngsild.context import CORE_CONTEXT_URL
+from smartcity.core.ngsild.entities import EntityService
+from smartcity.core.ngsild.history_storage import SeriesFilter, Window
+from smartcity.core.ngsild.instants import format_instant
+from smartcity.core.ngsild.model import Entity
+from smartcity.opendata.publication import Publication, Record, current, record
+from smartcity.security.principal import SYSTEM, acting_as
+
+ROWS_PER_CHUNK = 1000
+IDS_PER_READ = 100
+HISTORY_COLUMNS = ["id", "attribute", "observedAt", "value"]
+GROUPED_HISTORY_COLUMNS = ["observedAt", "attribute", "place", "count", "value"]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list | bool):
+        return orjson.dumps(value).decode()
+    return value
+
+
+async def csv_stream(columns: Sequence[str], rows: AsyncIterator[Record]
+                     ) -> AsyncIterator[bytes]:
+    """CSV (RFC 4180) with a header line; compound values as JSON."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    count = 0
+    async for row in rows:
+        writer.writerow([_cell(row.get(column)) for column in columns])
+        count += 1
+        if count % ROWS_PER_CHUNK == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+async def geojson_stream(publication: Publication, rows: AsyncIterator[Record]
+                         ) -> AsyncIterator[bytes]:
+    """A GeoJSON FeatureCollection: each record a feature at its (published) place."""
+    places = [publication.terms.compact(a) for a in sorted(publication.places)]
+    yield b'{"type":"FeatureCollection","features":['
+    first = True
+    async for row in rows:
+        geometry = next((row[name] for name in places if row.get(name)), None)
+        properties = {k: v for k, v in row.items() if k not in places}
+        feature = {"type": "Feature", "geometry": geometry, "properties": properties}
+        if "id" in row:
+            feature["id"] = row["id"]
+        yield (b"" if first else b",") + orjson.dumps(feature)
+        first = False
+    yield b"]}"
+
+
+async def ngsi_ld_stream(publication: Publication, rows: AsyncIterator[Record]
+                         ) -> AsyncIterator[bytes]:
+    """NGSI-LD entities (normalized, JSON-LD) as published; a group of an aggregated
+    dataset is an entity of its own, named after the dataset."""
+    places = {publication.terms.compact(a) for a in publication.places}
+    yield b"["
+    number = 0
+    async for row in rows:
+        number += 1
+        entity: dict[str, Any] = {
+            "id": row.get("id") or f"urn:ngsi-ld:{publication.dataset.id}:group:{number}",
+            "type": row.get("type") or "Group"}
+        for name, value in row.items():
+            if name in ("id", "type", "observedAt") or value is None:
+                continue
+            attribute: dict[str, Any] = {"type": "GeoProperty" if name in places
+                                         else "Property", "value": value}
+            if row.get("observedAt"):
+                attribute["observedAt"] = row["observedAt"]
+            entity[name] = attribute
+        entity["@context"] = CORE_CONTEXT_URL
+        yield (b"" if number == 1 else b",") + orjson.dumps(entity)
+    yield b"]"
+
+
+async def history_rows(publication: Publication, service: EntityService,
+                       start: int | None, end: int | None) -> AsyncIterator[Record]:
+    """The history of the dataset's published attributes over [start, end): one row
+    per value (times coarsened), or with aggregation one per place, period and
+    attribute of at least ``min_group`` entities."""
+    if not publication.attrs:
+        return
+    batch: list[Entity] = []
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    async for entity in current(publication, service):
+        batch.append(entity)
+        if len(batch) == IDS_PER_READ:
+            async for row in _history_of(publication, service, batch, start, end, groups):
+                yield row
+            batch = []
+    async for row in _history_of(publication, service, batch, start, end, groups):
+        yield row
+    for (observed, attr, place), group in groups.items():
+        if len(group["entities"]) >= publication.dataset.policy.min_group:
+            values = group["values"]
+            yield {"observedAt": observed, "attribute": attr, "place": orjson.loads(place),
+                   "count": len(group["entities"]),
+                   "value": sum(values) / len(values) if values else None}
+
+
+async def _history_of(publication: Publication, service: EntityService,
+                      entities: list[Entity], start: int | None, end: int | None,
+                      groups: dict[tuple[str, str, str], dict[str, Any]]
+                      ) -> AsyncIterator[Record]:
+    if not entities:
+        return
+    with acting_as(SYSTEM):
+        history = await service.store.history.instances(
+            publication.dataset.query.tenant, [e["id"] for e in entities],
+            SeriesFilter(attrs=frozenset(publication.attrs)),
+            Window(timeproperty="observedAt", start=start, end=end))
+    grouped = publication.dataset.policy.aggregate
+    for entity in entities:
+        place = orjson.dumps(_place(publication, entity)).decode() if grouped else ""
+        for stored in history.get(entity["id"], ()):
+            observed = publication.coarse_time(format_instant(stored.time))
+            name = publication.terms.compact(stored.attr)
+            value = stored.body.get("value", stored.body.get("object"))
+            if stored.attr in publication.places:
+                value = publication.coarse_place(value)
+            if not grouped:
+                yield {"id": entity["id"], "attribute": name, "observedAt": observed,
+                       "value": value}
+                continue
+            group = groups.setdefault((observed or "", name, place),
+                                      {"entities": set(), "values": []})
+            group["entities"].add(entity["id"])
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                group["values"].append(value)
+
+
+def _place(publication: Publication, entity: Entity) -> Any:
+    published = record(publication, entity) or {}
+    return next((published.get(publication.terms.compact(a))
+                 for a in sorted(publication.places)
+                 if published.get(publication.terms.compact(a))), None)

@@ -1,0 +1,80 @@
+"""How often each dataset is downloaded, per distribution: counted in memory by each
+worker and added to the store's totals every few seconds (one record per dataset), so
+that counting never slows a download."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from smartcity.core.ngsild.storage import EntityStore
+
+USAGE = "opendata-usage"
+FLUSH_EVERY = 5.0
+log = logging.getLogger(__name__)
+
+
+class Usage:
+    def __init__(self, store: EntityStore) -> None:
+        self.store = store
+        self._pending: dict[str, Counter[str]] = {}
+        self._totals: dict[str, dict[str, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def count(self, dataset_id: str, distribution: str) -> None:
+        self._pending.setdefault(dataset_id, Counter())[distribution] += 1
+
+    def of(self, dataset_id: str) -> dict[str, int]:
+        """Downloads of a dataset per distribution: the stored totals and what this
+        worker has counted since."""
+        totals = Counter(self._totals.get(dataset_id, {}))
+        totals.update(self._pending.get(dataset_id, Counter()))
+        return dict(sorted(totals.items()))
+
+    async def load(self) -> None:
+        self._totals = {r["dataset"]: r["counts"] for r in await self.store.records(USAGE)}
+
+    async def flush(self) -> None:
+        """Add this worker's counts to the stored totals (one worker at a time)."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            await self.load()
+            return
+        try:
+            async with self.store.exclusive(USAGE) as held:
+                if not held:  # another worker is adding its counts: next time
+                    self._keep(pending)
+                    return
+                await self.load()
+                for dataset_id, counts in pending.items():
+                    total = Counter(self._totals.get(dataset_id, {}))
+                    total.update(counts)
+                    self._totals[dataset_id] = dict(total)
+                    await self.store.save_record(USAGE, "", dataset_id, {
+                        "dataset": dataset_id, "counts": self._totals[dataset_id]})
+        except Exception:
+            self._keep(pending)
+            raise
+
+    def _keep(self, pending: dict[str, Counter[str]]) -> None:
+        """Counts not yet stored wait for the next flush."""
+        for dataset_id, counts in pending.items():
+            self._pending.setdefault(dataset_id, Counter()).update(counts)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("download counts could not be saved; trying again")
