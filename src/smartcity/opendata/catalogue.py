@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
+from smartcity.core.ngsild.query_language import linked_attribute_names, parse_q
 from smartcity.core.ngsild.storage import EntityStore
 from smartcity.opendata.model import Dataset, DatasetSpec
 from smartcity.security.policy import Register, matches
@@ -15,19 +16,32 @@ DATASETS = "opendata-dataset"
 
 
 def check_not_personal(spec: DatasetSpec, register: Register) -> None:
-    """BadRequestData when the dataset would publish an attribute the register of
-    personal data names for one of its types (or a type that is personal through and
-    through)."""
+    """BadRequestData when the dataset would publish, or select its entities by, an
+    attribute the register of personal data names for one of its types (or a type that
+    is personal through and through): which entities a dataset holds would tell what
+    its query reads."""
+    try:
+        q = parse_q(spec.query.q) if spec.query.q else None
+    except BadRequestData as exc:
+        raise BadRequestData(f"The dataset's q is not valid: {exc.detail}") from None
+    if q is not None and linked_attribute_names(q):
+        raise BadRequestData("A dataset's q cannot read linked entities")
+    read = set(q.attribute_names()) if q is not None else set()
     for type_name in spec.query.types:
         personal = register.of([type_name]).attrs
         if personal is None:
             raise BadRequestData(f"{type_name} entities are personal data through and "
                                  "through: they cannot be published")
-        leaked = sorted(a for a in spec.policy.attributes if personal and
-                        (a in personal or matches(personal, a)))
+        if not personal:
+            continue
+        leaked = sorted(a for a in spec.policy.attributes if matches(personal, a))
         if leaked:
             raise BadRequestData(f"{', '.join(leaked)} of {type_name} is personal data "
                                  "and is never published")
+        filtered = sorted(a for a in read if matches(personal, a))
+        if filtered:
+            raise BadRequestData(f"The dataset's q reads {', '.join(filtered)} of "
+                                 f"{type_name}, which is personal data")
 
 
 class Catalogue:

@@ -25,6 +25,7 @@ from smartcity.core.ngsild.instants import format_instant, parse_instant
 from smartcity.core.ngsild.model import GEO_PROPERTY, Entity, Instance
 from smartcity.core.ngsild.query import build_query
 from smartcity.core.ngsild.render import simple_value
+from smartcity.opendata.catalogue import check_not_personal
 from smartcity.opendata.model import Dataset
 from smartcity.security.policy import Register, local_name, matches
 from smartcity.security.principal import SYSTEM, acting_as
@@ -84,7 +85,10 @@ def snap(lon: float, lat: float, grid: float) -> dict[str, Any]:
 
 async def resolve(dataset: Dataset, service: EntityService, register: Register,
                   core: TermMap) -> Publication:
-    """The publication of ``dataset`` against what the store holds now."""
+    """The publication of ``dataset`` against what the store holds now; refused when
+    the register of personal data (which may have changed since the dataset was
+    published) says the dataset would let personal data out."""
+    check_not_personal(dataset, register)
     held = await service.store.type_attributes(dataset.query.tenant)
     wanted = frozenset(dataset.query.types)
     types = tuple(sorted(t for t in held if matches(wanted, t)))
