@@ -27,6 +27,14 @@ def check_not_personal(spec: DatasetSpec, register: Register) -> None:
     if q is not None and linked_attribute_names(q):
         raise BadRequestData("A dataset's q cannot read linked entities")
     read = set(q.attribute_names()) if q is not None else set()
+    # An entity may have types besides the dataset's: q must read no attribute that is
+    # personal in any type the register names.
+    everywhere = [e for entry in register.entries for e in (register.of([entry.type]),)]
+    for view in everywhere:
+        filtered = sorted(a for a in read if view.attrs is None or matches(view.attrs, a))
+        if filtered:
+            raise BadRequestData(f"The dataset's q reads {', '.join(filtered)}, which is "
+                                 "personal data")
     for type_name in spec.query.types:
         personal = register.of([type_name]).attrs
         if personal is None:
@@ -38,10 +46,6 @@ def check_not_personal(spec: DatasetSpec, register: Register) -> None:
         if leaked:
             raise BadRequestData(f"{', '.join(leaked)} of {type_name} is personal data "
                                  "and is never published")
-        filtered = sorted(a for a in read if matches(personal, a))
-        if filtered:
-            raise BadRequestData(f"The dataset's q reads {', '.join(filtered)} of "
-                                 f"{type_name}, which is personal data")
 
 
 class Catalogue:
@@ -63,6 +67,9 @@ class Catalogue:
 
     def datasets(self) -> list[Dataset]:
         return [self._datasets[k] for k in sorted(self._datasets)]
+
+    def find(self, dataset_id: str) -> Dataset | None:
+        return self._datasets.get(dataset_id)
 
     def get(self, dataset_id: str) -> Dataset:
         found = self._datasets.get(dataset_id)

@@ -59,8 +59,11 @@ IGNORED = frozenset({"include_private", "include_drafts", "include_deleted",
 PARAMETERS = frozenset({"q", "fq", "fq_list", "rows", "start", "sort", "facet",
                         "facet.field", "facet.limit"}) | IGNORED
 # A clause: optional sign, optional field, then a quoted value, a range or a word.
+# A range ([a TO b]) holds at most one line of text: unclosed, it ends the clause
+# there instead of searching the rest of the query again from every '['.
 _CLAUSE = re.compile(r'([+-]?)(?:([A-Za-z_][\w.]*):)?'
-                     r'("(?:[^"\\]|\\.)*"|[\[{][^\]}]*[\]}]|[^\s"]+|"[^"]*$)')
+                     r'("(?:[^"\\]|\\.)*"|[\[{][^\]}\[{\n]{0,200}[\]}]|[^\s"]+|"[^"]*$)')
+MAX_QUERY = 2000  # characters of q or of one fq
 _RANGE = re.compile(r"^([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])$")
 _WORD = re.compile(r"\w+")
 _NATURAL = re.compile(r"[0-9]{1,18}")
@@ -195,6 +198,8 @@ def natural(params: Mapping[str, Any], name: str, default: int) -> int:
 
 def _clauses(parameter: str, query: str) -> list[tuple[str, str | None, str]]:
     """(sign, field or None, value unquoted) of each clause; AND joins them all."""
+    if len(query) > MAX_QUERY:
+        raise BadParameter(parameter, f"{parameter} is longer than {MAX_QUERY} characters")
     found: list[tuple[str, str | None, str]] = []
     # Every character but a space starts a clause: finditer skips only spaces.
     for match in _CLAUSE.finditer(query):
@@ -261,10 +266,10 @@ def _bound(parameter: str, text: str) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadParameter(parameter, f"{text!r} is not an ISO 8601 time (date maths such "
-                          "as NOW is not supported)") from None
-    return timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        return timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    except (ValueError, OverflowError):
+        raise BadParameter(parameter, f"{text!r} is not an ISO 8601 time within years "
+                           "1 to 9999 (date maths such as NOW is not supported)") from None
 
 
 def _order(sort: str) -> tuple[tuple[str, bool], ...]:

@@ -13,16 +13,22 @@ import orjson
 
 from smartcity.core.ngsild.context import CORE_CONTEXT_URL
 from smartcity.core.ngsild.entities import EntityService
-from smartcity.core.ngsild.history_storage import SeriesFilter, Window
+from smartcity.core.ngsild.history_storage import HeadSelection, SeriesFilter, Window
 from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Entity
-from smartcity.opendata.publication import Publication, Record, current, record
+from smartcity.opendata.publication import (
+    Publication,
+    Record,
+    current,
+    record,
+    records,
+)
+from smartcity.security.policy import matches
 from smartcity.security.principal import SYSTEM, acting_as
 
 ROWS_PER_CHUNK = 1000
 IDS_PER_READ = 100
 HISTORY_COLUMNS = ["id", "attribute", "observedAt", "value"]
-GROUPED_HISTORY_COLUMNS = ["observedAt", "attribute", "place", "count", "value"]
 
 
 def _cell(value: Any) -> Any:
@@ -53,7 +59,7 @@ async def csv_stream(columns: Sequence[str], rows: AsyncIterator[Record]
 async def geojson_stream(publication: Publication, rows: AsyncIterator[Record]
                          ) -> AsyncIterator[bytes]:
     """A GeoJSON FeatureCollection: each record a feature at its (published) place."""
-    places = [publication.terms.compact(a) for a in sorted(publication.places)]
+    places = ["place", *(publication.terms.compact(a) for a in sorted(publication.places))]
     yield b'{"type":"FeatureCollection","features":['
     first = True
     async for row in rows:
@@ -71,7 +77,7 @@ async def ngsi_ld_stream(publication: Publication, rows: AsyncIterator[Record]
                          ) -> AsyncIterator[bytes]:
     """NGSI-LD entities (normalized, JSON-LD) as published; a group of an aggregated
     dataset is an entity of its own, named after the dataset."""
-    places = {publication.terms.compact(a) for a in publication.places}
+    places = {"place", *(publication.terms.compact(a) for a in publication.places)}
     yield b"["
     number = 0
     async for row in rows:
@@ -95,8 +101,8 @@ async def ngsi_ld_stream(publication: Publication, rows: AsyncIterator[Record]
 async def history_rows(publication: Publication, service: EntityService,
                        start: int | None, end: int | None) -> AsyncIterator[Record]:
     """The history of the dataset's published attributes over [start, end): one row
-    per value (times coarsened), or with aggregation one per place, period and
-    attribute of at least ``min_group`` entities."""
+    per value (times coarsened), or with aggregation one per period, attribute and
+    place, published only when at least ``min_group`` entities gave values to it."""
     if not publication.attrs:
         return
     batch: list[Entity] = []
@@ -109,12 +115,27 @@ async def history_rows(publication: Publication, service: EntityService,
             batch = []
     async for row in _history_of(publication, service, batch, start, end, groups):
         yield row
-    for (observed, attr, place), group in groups.items():
+    for (observed, attr, place), group in sorted(groups.items()):
         if len(group["entities"]) >= publication.dataset.policy.min_group:
             values = group["values"]
             yield {"observedAt": observed, "attribute": attr, "place": orjson.loads(place),
                    "count": len(group["entities"]),
                    "value": sum(values) / len(values) if values else None}
+
+
+async def published_rows(publication: Publication, service: EntityService,
+                         now: int) -> AsyncIterator[Record]:
+    """The dataset as it is now: each entity's record, or for an aggregated dataset
+    the groups of its last closed period. Those are groups of the history download
+    too, so that comparing the two tells nothing about a smaller group."""
+    if not publication.dataset.policy.aggregate:
+        async for row in records(publication, current(publication, service)):
+            yield row
+        return
+    assert publication.period is not None  # aggregation needs a time resolution
+    end = now - now % publication.period
+    async for row in history_rows(publication, service, end - publication.period, end):
+        yield row
 
 
 async def _history_of(publication: Publication, service: EntityService,
@@ -123,15 +144,24 @@ async def _history_of(publication: Publication, service: EntityService,
                       ) -> AsyncIterator[Record]:
     if not entities:
         return
+    tenant = publication.dataset.query.tenant
+    ids = [e["id"] for e in entities]
     with acting_as(SYSTEM):
         history = await service.store.history.instances(
-            publication.dataset.query.tenant, [e["id"] for e in entities],
-            SeriesFilter(attrs=frozenset(publication.attrs)),
+            tenant, ids, SeriesFilter(attrs=frozenset(publication.attrs)),
             Window(timeproperty="observedAt", start=start, end=end))
+        heads = {h.entity_id: h.types for h in await service.store.history.heads(
+            tenant, HeadSelection(ids=tuple(ids)))}
     grouped = publication.dataset.policy.aggregate
     for entity in entities:
+        # Judged by every type the entity has had: its history may be from another.
+        hidden = publication.hidden([*entity["type"], *heads.get(entity["id"], ())])
+        if hidden is None:
+            continue
         place = orjson.dumps(_place(publication, entity)).decode() if grouped else ""
         for stored in history.get(entity["id"], ()):
+            if hidden and matches(hidden, stored.attr):
+                continue
             observed = publication.coarse_time(format_instant(stored.time))
             name = publication.terms.compact(stored.attr)
             value = stored.body.get("value", stored.body.get("object"))

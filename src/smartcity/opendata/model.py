@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,21 +34,29 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Printable text: control characters (but for line breaks and tabs) cannot be written
+# in RDF/XML, and have no place in a title.
+PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# An address that is also a valid mailto: IRI.
+EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+Keyword = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
+
+
 class Text(Frozen):
     """A text in Swedish and English."""
 
-    sv: str = Field(min_length=1, max_length=10_000)
-    en: str = Field(min_length=1, max_length=10_000)
+    sv: str = Field(min_length=1, max_length=10_000, pattern=PRINTABLE)
+    en: str = Field(min_length=1, max_length=10_000, pattern=PRINTABLE)
 
 
 class Keywords(Frozen):
-    sv: tuple[str, ...] = ()
-    en: tuple[str, ...] = ()
+    sv: tuple[Keyword, ...] = ()
+    en: tuple[Keyword, ...] = ()
 
 
 class ContactPoint(Frozen):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=PRINTABLE)
+    email: str = Field(pattern=EMAIL)
 
 
 class Coverage(Frozen):
@@ -108,6 +116,8 @@ class PublicationPolicy(Frozen):
         if self.min_group > 1 and not self.aggregate:
             raise ValueError("min_group needs aggregate = true: only groups can be "
                              "held back for being small")
+        if self.aggregate and self.time_resolution is None:
+            raise ValueError("aggregate needs a time_resolution: groups are per period")
         return self
 
 
@@ -157,7 +167,7 @@ class Publisher(Frozen):
     name: Text
     organisation_number: str = Field(pattern=r"^\d{6}-\d{4}$")
     homepage: str = Field(pattern=r"^https?://")
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(pattern=EMAIL)
 
 
 @dataclass(frozen=True)

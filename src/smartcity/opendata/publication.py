@@ -31,6 +31,7 @@ from smartcity.security.policy import Register, local_name, matches
 from smartcity.security.principal import SYSTEM, acting_as
 
 PAGE = 500
+GROUP_COLUMNS = ("observedAt", "attribute", "place", "count", "value")
 METRES_PER_DEGREE = 111_320.0
 Record = dict[str, Any]
 
@@ -49,10 +50,15 @@ class Publication:
 
     @property
     def columns(self) -> list[str]:
-        names = [self.terms.compact(a) for a in self.attrs]
+        """The columns of its records: those of groups when it is aggregated."""
         if self.dataset.policy.aggregate:
-            return ["observedAt", "count", *names]
-        return ["id", "type", "observedAt", *names]
+            return list(GROUP_COLUMNS)
+        return ["id", "type", "observedAt", *(self.terms.compact(a) for a in self.attrs)]
+
+    def hidden(self, types: Sequence[str]) -> frozenset[str] | None:
+        """What of an entity of ``types`` is never published: its personal attributes
+        (None: all of it)."""
+        return self.register.of(types).attrs
 
     def coarse_time(self, text: str | None) -> str | None:
         if not text or self.period is None:
@@ -145,7 +151,7 @@ def record(publication: Publication, entity: Entity) -> Record | None:
     those that are not personal for any of the entity's own types (an attribute may be
     personal in one type and not in another); None when the entity is personal data
     through and through."""
-    personal = publication.register.of(entity["type"]).attrs
+    personal = publication.hidden(entity["type"])
     if personal is None:
         return None
     out: Record = {"id": entity["id"],
@@ -170,44 +176,9 @@ def _published_value(publication: Publication, instance: Instance) -> Any:
 
 async def records(publication: Publication, entities: AsyncIterator[Entity]
                   ) -> AsyncIterator[Record]:
-    """The published records of the entities: one each, or the groups they form."""
-    grouped = publication.dataset.policy.aggregate
-    groups: dict[tuple[str, str | None], list[Record]] = {}
+    """The published records of the entities, one each (a dataset without
+    aggregation; an aggregated one is published from its history, see exporters)."""
     async for entity in entities:
         published = record(publication, entity)
-        if published is None:
-            continue
-        if not grouped:
+        if published is not None:
             yield published
-        else:
-            groups.setdefault(_group_key(publication, published), []).append(published)
-    for members in groups.values():
-        group = aggregate(publication, members)
-        if group is not None:
-            yield group
-
-
-def _group_key(publication: Publication, published: Record) -> tuple[str, str | None]:
-    """The cell and period of a record: what groups it with others."""
-    place = next((published[name] for name in (publication.terms.compact(a)
-                                               for a in sorted(publication.places))
-                  if published.get(name)), None)
-    return repr(place), published.get("observedAt")
-
-
-def aggregate(publication: Publication, members: Sequence[Record]) -> Record | None:
-    """A group of published records: how many, their period, their place, and the mean
-    of each numeric attribute; None when the group is too small to publish."""
-    if len(members) < publication.dataset.policy.min_group:
-        return None
-    out: Record = {"observedAt": members[0].get("observedAt"), "count": len(members)}
-    for attr in publication.attrs:
-        name = publication.terms.compact(attr)
-        values = [m[name] for m in members if name in m]
-        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-        if numbers:
-            out[name] = sum(numbers) / len(numbers)
-        elif values and all(v == values[0] for v in values):
-            out[name] = values[0]  # the group's shared place, or a shared category
-    return out
-

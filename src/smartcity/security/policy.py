@@ -146,8 +146,9 @@ class CompiledGrant:
 
 
 def local_name(iri: str) -> str:
-    """The last segment of an IRI: what a short name in the policy matches."""
-    return iri.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    """The last segment of an IRI (after its last '/', '#' or ':'): what a short name
+    in the policy matches, whatever @context named it (``urn:city:owner`` too)."""
+    return iri.rsplit("/", 1)[-1].rsplit("#", 1)[-1].rsplit(":", 1)[-1]
 
 
 def matches(names: frozenset[str] | None, iri: str) -> bool:

@@ -10,22 +10,24 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from smartcity.api.negotiation import JSON, json_response
+from smartcity.api.negotiation import JSON, allow_params, json_response
 from smartcity.api.platform import Platform, platform_of
 from smartcity.api.views import pagination
 from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
 from smartcity.core.ngsild.instants import read_instant
+from smartcity.core.ngsild.temporal import now_micros
 from smartcity.opendata.exporters import (
-    GROUPED_HISTORY_COLUMNS,
     HISTORY_COLUMNS,
     csv_stream,
     geojson_stream,
     history_rows,
     ngsi_ld_stream,
+    published_rows,
 )
-from smartcity.opendata.publication import Publication, Record, current, records, resolve
+from smartcity.opendata.publication import Publication, Record, resolve
 
 router = APIRouter(tags=["open data"])
+MAX_OFFSET = 100_000  # the live view pages through a dataset; more is a download
 CSV = "text/csv; charset=utf-8"
 
 
@@ -57,7 +59,7 @@ async def history_csv(dataset_id: str, request: Request) -> Response:
     if start is not None and end is not None and end <= start:
         raise BadRequestData("to must be after from")
     platform, publication = await _publication(request, dataset_id)
-    columns = GROUPED_HISTORY_COLUMNS if publication.dataset.policy.aggregate \
+    columns = publication.columns if publication.dataset.policy.aggregate \
         else HISTORY_COLUMNS
     return _stream(csv_stream(columns, history_rows(publication, platform.entities, start,
                                                     end)), CSV,
@@ -67,12 +69,16 @@ async def history_csv(dataset_id: str, request: Request) -> Response:
 @router.get("/datasets/{dataset_id}/entities",
             summary="The dataset now, as a read-only API (JSON, paged)")
 async def entities_view(dataset_id: str, request: Request) -> Response:
+    allow_params(request, frozenset({"offset", "limit"}))
     platform, publication = await _publication(request, dataset_id)
     offset, limit, _ = pagination(request, platform.settings.default_limit,
                                   platform.settings.max_limit)
+    if offset > MAX_OFFSET:
+        raise BadRequestData(f"offset must be at most {MAX_OFFSET}; download the whole "
+                             "dataset instead")
     found: list[dict[str, Any]] = []
     position = 0
-    async for row in records(publication, current(publication, platform.entities)):
+    async for row in _now(platform, publication):
         if position >= offset + limit:
             break
         if position >= offset:
@@ -97,7 +103,13 @@ async def current_data(dataset_id: str, name: str, request: Request) -> Response
     if name not in CURRENT:
         raise ResourceNotFound(f"No {name!r} of a dataset: data.csv, data.geojson, "
                                "data.jsonld, history.csv or entities")
+    allow_params(request, frozenset())
     write, media = CURRENT[name]
     platform, publication = await _publication(request, dataset_id)
-    rows = records(publication, current(publication, platform.entities))
-    return _stream(write(publication, rows), media, f"{dataset_id}.{name.split('.')[1]}")
+    return _stream(write(publication, _now(platform, publication)), media,
+                   f"{dataset_id}.{name.split('.')[1]}")
+
+
+def _now(platform: Platform, publication: Publication) -> AsyncIterator[Record]:
+    return published_rows(publication, platform.entities,
+                          now_micros(platform.entities.clock))

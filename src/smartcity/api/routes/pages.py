@@ -13,9 +13,11 @@ from starlette.responses import HTMLResponse
 
 from smartcity.api.platform import Platform, platform_of
 from smartcity.core.ngsild.errors import ResourceNotFound
+from smartcity.core.ngsild.temporal import now_micros
 from smartcity.opendata.dcat import THEMES
+from smartcity.opendata.exporters import published_rows
 from smartcity.opendata.model import FORMS, Dataset
-from smartcity.opendata.publication import Publication, Record, current, records, resolve
+from smartcity.opendata.publication import Publication, Record, resolve
 from smartcity.web.search import MAX_QUERY, search
 from smartcity.web.templating import render
 from smartcity.web.wording import (
@@ -105,8 +107,8 @@ async def _preview(platform: Platform, dataset: Dataset
     publication = await resolve(dataset, platform.entities, platform.register,
                                 platform.compiler.core)
     rows: list[Record] = []
-    async with aclosing(records(publication, current(publication, platform.entities))
-                        ) as published:
+    async with aclosing(published_rows(publication, platform.entities,
+                                       now_micros(platform.entities.clock))) as published:
         async for row in published:
             rows.append(row)
             if len(rows) == PREVIEW_ROWS:
