@@ -100,3 +100,18 @@ def test_an_administrator_of_one_tenant_cannot_publish_another_s_data(db: str) -
         assert httpx.put(f"{url}/datasets/secret", json=secret,
                          headers=city.admin).status_code == 201
         assert httpx.delete(f"{url}/datasets/secret", headers=local).status_code == 403
+
+
+def test_a_dataset_the_register_no_longer_allows_is_not_served(db: str, tmp_path: Any
+                                                                ) -> None:
+    with LiveServer(Settings(db=db)) as url:
+        assert httpx.put(f"{url}/datasets/lamps", json=dataset("lamps")).status_code == 201
+    stricter = tmp_path / "policy.toml"
+    stricter.write_text(
+        '[roles.admin]\ngrants = [{ actions = ["read", "write", "subscribe", "administer"], '
+        'personal = "all" }]\n[roles.public]\n\n[[personal]]\ntype = "Streetlight"\n'
+        'attributes = ["powerState"]\nsubject = "id"\npurpose = "p"\nlegal_basis = "b"\n'
+        'retention = "P1D"\n')
+    with LiveServer(Settings(db=db, policy=stricter)) as url:
+        response = httpx.get(f"{url}/datasets/lamps/data.csv")
+        assert response.status_code == 409 and "powerState" in response.json()["detail"]

@@ -20,7 +20,7 @@ from shapely.geometry import mapping, shape
 from smartcity.core.ngsild.context import TermMap
 from smartcity.core.ngsild.durations import parse_duration
 from smartcity.core.ngsild.entities import EntityService
-from smartcity.core.ngsild.errors import BadRequestData
+from smartcity.core.ngsild.errors import BadRequestData, Conflict
 from smartcity.core.ngsild.instants import format_instant, parse_instant
 from smartcity.core.ngsild.model import GEO_PROPERTY, Entity, Instance
 from smartcity.core.ngsild.query import build_query
@@ -94,7 +94,11 @@ async def resolve(dataset: Dataset, service: EntityService, register: Register,
     """The publication of ``dataset`` against what the store holds now; refused when
     the register of personal data (which may have changed since the dataset was
     published) says the dataset would let personal data out."""
-    check_not_personal(dataset, register)
+    try:
+        check_not_personal(dataset, register)
+    except BadRequestData as exc:  # not the caller's fault: the dataset's, as it stands
+        raise Conflict(f"Dataset {dataset.id} cannot be published as it stands: "
+                       f"{exc.detail}") from None
     held = await service.store.type_attributes(dataset.query.tenant)
     wanted = frozenset(dataset.query.types)
     types = tuple(sorted(t for t in held if matches(wanted, t)))

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from smartcity.api.negotiation import JSON, json_response, read_json
 from smartcity.api.platform import platform_of
 from smartcity.api.routes.auth import NO_STORE, gatekeeper_of
-from smartcity.core.ngsild.errors import TooManyRequests
+from smartcity.core.ngsild.errors import ResourceNotFound, TooManyRequests
 from smartcity.core.validation import validated
 from smartcity.security.accounts import AccountSpec
 from smartcity.security.guard import deny
@@ -62,7 +62,10 @@ def _own_key() -> str:
 async def current_key(request: Request) -> Response:
     gatekeeper = gatekeeper_of(platform_of(request))
     key_id = _own_key()
-    found = next(r for r in gatekeeper.accounts.list("apikey") if r["name"] == key_id)
+    found = next((r for r in gatekeeper.accounts.list("apikey") if r["name"] == key_id),
+                 None)
+    if found is None:  # given up meanwhile, through another worker
+        raise ResourceNotFound("This API key has been given up")
     return json_response(found, media=JSON)
 
 
