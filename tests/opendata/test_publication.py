@@ -8,13 +8,14 @@ import asyncio
 import math
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
 from smartcity.core.ngsild.errors import BadRequestData, Conflict
-from smartcity.core.ngsild.history_storage import HistoryHead, StoredInstance
+from smartcity.core.ngsild.history_storage import HistoryHead, RawValue
 from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.storage import Page
 from smartcity.opendata.catalogue import check_not_personal
@@ -108,13 +109,12 @@ class FakeEntities:
         return Page(self.entities[offset:offset + limit], None,
                     len(self.entities) > offset + limit)
 
-    async def instances(self, tenant: str, ids: list[str], series: Any, window: Any
-                        ) -> dict[str, list[StoredInstance]]:
+    async def values(self, tenant: str, ids: list[str], series: Any, window: Any
+                     ) -> list[RawValue]:
         by_id = {e["id"]: e for e in self.entities}
-        return {i: [StoredInstance(attr, "", n, window.start, 0, 0, instance)
-                    for n, (attr, instances) in enumerate(by_id[i]["attrs"].items())
-                    for instance in instances if series.attrs is None or attr in series.attrs]
-                for i in ids}
+        return [(i, attr, window.start, None, orjson.dumps(instance))
+                for i in ids for attr, instances in by_id[i]["attrs"].items()
+                for instance in instances if series.attrs is None or attr in series.attrs]
 
     async def heads(self, tenant: str, selection: Any) -> list[HistoryHead]:
         return [HistoryHead(e["id"], tuple(e["type"]), None, 0) for e in self.entities

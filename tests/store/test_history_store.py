@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from smartcity.core.ngsild.durations import parse_duration
@@ -246,3 +247,17 @@ async def test_a_deleted_history_leaves_no_folded_periods_behind(store: EntitySt
     (bucket,) = (await store.history.aggregates("", {"urn:s:2": grid}, SeriesFilter(),
                                                 Window(), ["totalCount"]))["urn:s:2"]
     assert bucket.values["totalCount"] == 1
+
+
+async def test_stored_values_are_what_the_instances_hold_for_a_bulk_export(
+        store: EntityStore) -> None:
+    await store.history.record("", history(
+        "urn:s:v", reading("urn:s:v", 3, 7), reading("urn:s:v", 1, 2.5),
+        reading("urn:s:v", 2, "fast", attr=NAME), reading("urn:s:v", 4, {"km": 3})), at(10))
+    raw = await store.history.values("", ["urn:s:v"], ALL_SERIES, Window(start=at(2)))
+    decoded = [(entity_id, attr, time, num if rest is None else orjson.loads(rest)["value"])
+               for entity_id, attr, time, num, rest in raw]
+    assert sorted(decoded, key=lambda row: (row[1], row[2])) == [
+        ("urn:s:v", NAME, at(2), "fast"),
+        ("urn:s:v", SPEED, at(3), 7), ("urn:s:v", SPEED, at(4), {"km": 3})]
+    assert isinstance(next(r[3] for r in decoded if r[2] == at(3)), int)

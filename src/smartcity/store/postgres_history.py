@@ -42,6 +42,7 @@ from smartcity.core.ngsild.history_storage import (
     Grid,
     HeadSelection,
     HistoryHead,
+    RawValue,
     SeriesFilter,
     StoredInstance,
     Window,
@@ -488,6 +489,21 @@ class PostgresHistory:
                 kept.reverse()
             result.setdefault(entity_id, []).extend(kept)
         return result
+
+    async def values(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
+                     window: Window) -> list[RawValue]:
+        async with self.pool.acquire() as conn:
+            selected = await _series(conn, tenant, entity_ids, series)
+            params = Params()
+            sids = params.add([key[0] for key in selected])
+            column, clause = _window(window, params)
+            rows = await conn.fetch(
+                f"SELECT g.sid, x.* FROM unnest({sids}::bigint[]) AS g(sid) CROSS JOIN "
+                f"LATERAL (SELECT {column} AS moment, inum, num, rest FROM history "
+                f"WHERE sid = g.sid{clause} ORDER BY {column}, t) x", *params)
+        owners = {key[0]: key for key in selected}
+        return [(owners[sid][1], owners[sid][2], moment, inum if inum is not None else num,
+                 rest) for sid, moment, inum, num, rest in rows]
 
     async def aggregates(self, tenant: str, grids: dict[str, Grid], series: SeriesFilter,
                          window: Window, methods: Sequence[AggregateMethod]

@@ -24,6 +24,7 @@ from smartcity.core.ngsild.history_storage import (
     Grid,
     HeadSelection,
     HistoryHead,
+    RawValue,
     SeriesFilter,
     StoredInstance,
     Window,
@@ -440,6 +441,17 @@ class SqliteHistory:
                                decode(t, num, rest))
                 for time, t, iid, num, rest, created, modified in rows)
         return result
+
+    async def values(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
+                     window: Window) -> list[RawValue]:
+        column, clause, params = self._window(window)
+        # The series' names come back from SQLite with each row: no tuple built here.
+        select = (f"SELECT ?, ?, {column}, num, rest FROM history WHERE sid = ?{clause} "
+                  "ORDER BY 3")
+        found: list[RawValue] = []
+        for sid, entity_id, attr, _dataset in self._series(tenant, entity_ids, series):
+            found.extend(self.db.execute(select, (entity_id, attr, sid, *params)))
+        return found
 
     async def aggregates(self, tenant: str, grids: dict[str, Grid], series: SeriesFilter,
                          window: Window, methods: Sequence[AggregateMethod]

@@ -17,10 +17,10 @@ from smartcity.core.ngsild.errors import BadRequestData, ResourceNotFound
 from smartcity.core.ngsild.instants import read_instant
 from smartcity.core.ngsild.temporal import now_micros
 from smartcity.opendata.exporters import (
-    HISTORY_COLUMNS,
     csv_stream,
     geojson_stream,
-    history_rows,
+    history_csv,
+    history_groups,
     ngsi_ld_stream,
     published_rows,
 )
@@ -48,7 +48,7 @@ def _stream(chunks: AsyncIterator[bytes], media: str, filename: str) -> Response
 
 @router.get("/datasets/{dataset_id}/history.csv",
             summary="The dataset's history over a period (from, to), as CSV")
-async def history_csv(dataset_id: str, request: Request) -> Response:
+async def history_download(dataset_id: str, request: Request) -> Response:
     params = request.query_params
     unknown = set(params) - {"from", "to"}
     if unknown:
@@ -59,11 +59,11 @@ async def history_csv(dataset_id: str, request: Request) -> Response:
     if start is not None and end is not None and end <= start:
         raise BadRequestData("to must be after from")
     platform, publication = await _publication(request, dataset_id)
-    columns = publication.columns if publication.dataset.policy.aggregate \
-        else HISTORY_COLUMNS
-    return _stream(csv_stream(columns, history_rows(publication, platform.entities, start,
-                                                    end)), CSV,
-                   f"{dataset_id}-history.csv")
+    chunks = csv_stream(publication.columns, history_groups(
+        publication, platform.entities, start, end)) \
+        if publication.dataset.policy.aggregate \
+        else history_csv(publication, platform.entities, start, end)
+    return _stream(chunks, CSV, f"{dataset_id}-history.csv")
 
 
 @router.get("/datasets/{dataset_id}/entities",

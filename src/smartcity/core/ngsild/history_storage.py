@@ -53,6 +53,10 @@ class HistoryHead:
     created: int
 
 
+# (entity id, attribute IRI, time of the window's property, number, rest of the body).
+RawValue = tuple[str, str, int, int | float | None, bytes | None]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredInstance:
     attr: str
@@ -104,6 +108,12 @@ class HistoryStore(Protocol):
     async def instances(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
                         window: Window) -> dict[str, list[StoredInstance]]:
         """entity id -> its instances in the window, by series then time (ascending)."""
+
+    async def values(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
+                     window: Window) -> list[RawValue]:
+        """(entity id, attribute, time, num, rest) of each instance in the window, series
+        by series in time order, as stored (see ``history_rows.decode``): what a bulk
+        export reads, without building an instance for each."""
 
     async def aggregates(self, tenant: str, grids: dict[str, Grid], series: SeriesFilter,
                          window: Window, methods: Sequence[AggregateMethod]
