@@ -29,8 +29,7 @@ def check_not_personal(spec: DatasetSpec, register: Register) -> None:
     read = set(q.attribute_names()) if q is not None else set()
     # An entity may have types besides the dataset's: q must read no attribute that is
     # personal in any type the register names.
-    everywhere = [e for entry in register.entries for e in (register.of([entry.type]),)]
-    for view in everywhere:
+    for view in (register.of([entry.type]) for entry in register.entries):
         filtered = sorted(a for a in read if view.attrs is None or matches(view.attrs, a))
         if filtered:
             raise BadRequestData(f"The dataset's q reads {', '.join(filtered)}, which is "

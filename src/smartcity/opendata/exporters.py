@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Sequence
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -15,7 +14,6 @@ import orjson
 from smartcity.core.ngsild.context import CORE_CONTEXT_URL
 from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.history_storage import HeadSelection, RawValue, SeriesFilter, Window
-from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Entity
 from smartcity.opendata.publication import (
     Publication,
@@ -123,9 +121,7 @@ async def history_csv(publication: Publication, service: EntityService,
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(HISTORY_COLUMNS)
-    # Readings of many entities share their times: each is formatted once.
-    moment = lru_cache(maxsize=1 << 16)(
-        lambda micros: publication.coarse_time(format_instant(micros)))
+    moment = publication.moment
     names = {attr: publication.terms.compact(attr) for attr in publication.attrs}
     async for entities in _batches(publication, service):
         values, allowed = await _stored_values(publication, service, entities, start, end)
@@ -211,7 +207,7 @@ async def _group(publication: Publication, service: EntityService, entities: lis
     for entity_id, attr, time, num, rest in values:
         if attr not in allowed[entity_id]:
             continue
-        observed = publication.coarse_time(format_instant(time)) or ""
+        observed = publication.moment(time)
         group = groups.setdefault((observed, publication.terms.compact(attr),
                                    places[entity_id]), {"entities": set(), "values": []})
         group["entities"].add(entity_id)

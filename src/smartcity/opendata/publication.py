@@ -63,8 +63,11 @@ class Publication:
     def coarse_time(self, text: str | None) -> str | None:
         if not text or self.period is None:
             return text
-        micros = parse_instant(text)
-        return format_instant(micros - micros % self.period)
+        return self.moment(parse_instant(text))
+
+    def moment(self, micros: int) -> str:
+        """A stored time as published: truncated to the time resolution, if any."""
+        return format_instant(micros - micros % self.period if self.period else micros)
 
     def coarse_place(self, geometry: Any) -> Any:
         """A geometry as published: with a grid, the centre of the cell holding its

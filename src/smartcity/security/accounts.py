@@ -30,6 +30,8 @@ Kind = Literal["user", "client", "apikey"]
 RECORD_KIND: dict[Kind, str] = {"user": "auth-user", "client": "auth-client",
                                 "apikey": "auth-apikey"}
 MIN_PASSWORD = 12
+ACCOUNT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+EMAIL_ADDRESS = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _API_KEY = re.compile(r"^sc_([0-9a-f]{12})_[A-Za-z0-9_-]{20,}$")
 
 
@@ -38,7 +40,7 @@ class AccountSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",
+    name: str = Field(pattern=ACCOUNT_NAME,
                       description="user name, client id, or the owner of an API key")
     roles: tuple[str, ...] = Field(min_length=1)
     tenants: tuple[str, ...] | None = Field(None, description="tenants the account may "
@@ -46,7 +48,7 @@ class AccountSpec(BaseModel):
     person: str | None = Field(None, description="entity id of the resident this account "
                                "belongs to (their personal data is theirs to read)")
     password: str | None = Field(None, description="users only; at least 12 characters")
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    email: str | None = Field(None, pattern=EMAIL_ADDRESS,
                               description="how to reach the account's holder")
 
     @field_validator("password")

@@ -13,7 +13,7 @@ from smartcity.api.platform import platform_of
 from smartcity.api.routes.auth import NO_STORE, gatekeeper_of
 from smartcity.core.ngsild.errors import ResourceNotFound, TooManyRequests
 from smartcity.core.validation import validated
-from smartcity.security.accounts import AccountSpec
+from smartcity.security.accounts import ACCOUNT_NAME, EMAIL_ADDRESS, AccountSpec
 from smartcity.security.guard import deny
 from smartcity.security.principal import current
 
@@ -24,9 +24,9 @@ DEVELOPER_ROLES = ("developer",)
 class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",
+    name: str = Field(pattern=ACCOUNT_NAME,
                       description="who the key is for: a person, an app or a business")
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(pattern=EMAIL_ADDRESS)
 
 
 @router.post("/keys", status_code=201, summary="Get an API key for the open data (shown "

@@ -49,11 +49,8 @@ def _stream(chunks: AsyncIterator[bytes], media: str, filename: str) -> Response
 @router.get("/datasets/{dataset_id}/history.csv",
             summary="The dataset's history over a period (from, to), as CSV")
 async def history_download(dataset_id: str, request: Request) -> Response:
+    allow_params(request, frozenset({"from", "to"}))
     params = request.query_params
-    unknown = set(params) - {"from", "to"}
-    if unknown:
-        raise BadRequestData(f"Unknown parameters: {', '.join(sorted(unknown))}; a history "
-                             "download takes from and to (ISO 8601 date-times)")
     start = read_instant(params["from"], "from") if "from" in params else None
     end = read_instant(params["to"], "to") if "to" in params else None
     if start is not None and end is not None and end <= start:

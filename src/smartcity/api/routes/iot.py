@@ -58,6 +58,16 @@ def _page(request: Request, items: list[Any]) -> list[Any]:
     return items[offset:offset + limit]
 
 
+def _reading(request: Request, params: frozenset[str]) -> tuple[Platform, str, str]:
+    """A read of devices or groups: its parameters checked, its tenant and service path,
+    refused unless the caller may read devices there."""
+    platform = platform_of(request)
+    allow_params(request, params)
+    tenant, path = service_of(request)
+    platform.require(tenant, "read", DEVICE_TYPES, "devices")
+    return platform, tenant, path
+
+
 def _administer(platform: Platform, request: Request, tenant: str) -> None:
     """Provisioning is administration: allowed to those who may, and recorded."""
     platform.require(tenant, "administer", DEVICE_TYPES, "devices")
@@ -79,10 +89,7 @@ async def add_services(request: Request) -> Response:
 
 @router.get("/iot/services", summary="List service groups")
 async def list_services(request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, frozenset({"limit", "offset"}))
-    tenant, path = service_of(request)
-    platform.require(tenant, "read", DEVICE_TYPES, "devices")
+    platform, tenant, path = _reading(request, frozenset({"limit", "offset"}))
     groups = platform.devices.groups(tenant, path)
     return json_response({"count": len(groups), "services": [
         {**g.model_dump(exclude_unset=True), "service": tenant, "subservice": path}
@@ -140,10 +147,7 @@ def _render(provisioned: Provisioned) -> dict[str, Any]:
 
 @router.get("/iot/devices", summary="List devices")
 async def list_devices(request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, frozenset({"limit", "offset"}))
-    tenant, path = service_of(request)
-    platform.require(tenant, "read", DEVICE_TYPES, "devices")
+    platform, tenant, path = _reading(request, frozenset({"limit", "offset"}))
     devices = platform.devices.devices(tenant, path)
     return json_response({"count": len(devices), "devices": [
         _render(d) for d in _page(request, devices)]})
@@ -151,10 +155,7 @@ async def list_devices(request: Request) -> Response:
 
 @router.get("/iot/devices/{device_id}", summary="A device")
 async def get_device(device_id: str, request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, frozenset())
-    tenant, _ = service_of(request)
-    platform.require(tenant, "read", DEVICE_TYPES, "devices")
+    platform, tenant, _ = _reading(request, frozenset())
     return json_response(_render(platform.devices.device(tenant, device_id)))
 
 
@@ -266,10 +267,7 @@ async def things_stack(request: Request) -> Response:
 
 @router.get("/iot/overview", summary="Devices and gateways at a glance, for operators")
 async def overview(request: Request) -> Response:
-    platform = platform_of(request)
-    allow_params(request, frozenset())
-    tenant, _ = service_of(request)
-    platform.require(tenant, "read", DEVICE_TYPES, "devices")
+    platform, tenant, _ = _reading(request, frozenset())
     return json_response(await platform.health.overview(
         tenant, platform.ingestor.gateways.get(tenant, {})))
 

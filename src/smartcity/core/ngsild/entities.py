@@ -385,7 +385,7 @@ class EntityService:
             try:
                 await self.access.check_write(tenant, None, stored)
             except NgsiLdError as exc:
-                existing[entity_id] = stored
+                existing[entity_id] = stored  # a repeat of the id is refused alike
                 result.fail(entity_id, exc)
                 continue
             writes.append(Write("delete", entity_id))

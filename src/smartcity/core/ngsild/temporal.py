@@ -112,9 +112,7 @@ class TemporalService:
             await self.store.record(tenant, history, now)
 
     async def delete(self, tenant: str, entity_id: str) -> None:
-        heads = await self.store.heads(tenant, HeadSelection(ids=(entity_id,)))
-        if heads:
-            await self._check_edit(tenant, heads[0], None)
+        await self._check_edit(tenant, await self._head(tenant, entity_id), None)
         if not await self.store.delete_entity_history(tenant, entity_id):
             raise ResourceNotFound(f"Entity {entity_id} has no temporal representation")
 
@@ -192,7 +190,7 @@ class TemporalService:
         shown = frozenset(i.attr for e in page.entities for i in e.instances)
         current = await self._current(tenant, [e.head for e in page.entities], shown)
         sight = await self.access.visible_attributes(tenant, list(current.values()))
-        shown = []
+        visible = []
         for entity in page.entities:
             shows = sight.get(entity.head.entity_id)
             if shows is None:
@@ -200,8 +198,8 @@ class TemporalService:
             entity.instances = [i for i in entity.instances if shows(i.attr)]
             entity.buckets = [b for b in entity.buckets if shows(b.attr)]
             entity.emptied = [e for e in entity.emptied if shows(e[0])]
-            shown.append(entity)
-        page.entities = shown
+            visible.append(entity)
+        page.entities = visible
         return page
 
     async def _head(self, tenant: str, entity_id: str) -> HistoryHead:
