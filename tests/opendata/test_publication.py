@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from smartcity.core.ngsild.context import ContextCompiler, ContextDocuments
 from smartcity.core.ngsild.errors import BadRequestData, Conflict
-from smartcity.core.ngsild.history_storage import HistoryHead, RawValue
+from smartcity.core.ngsild.history_storage import HistoryHead, RawSeries
 from smartcity.core.ngsild.instants import parse_instant
 from smartcity.core.ngsild.storage import Page
 from smartcity.opendata.catalogue import check_not_personal
@@ -109,12 +110,14 @@ class FakeEntities:
         return Page(self.entities[offset:offset + limit], None,
                     len(self.entities) > offset + limit)
 
-    async def values(self, tenant: str, ids: list[str], series: Any, window: Any
-                     ) -> list[RawValue]:
+    async def values(self, tenant: str, ids: list[str], series: Any, start: int | None,
+                     end: int | None) -> AsyncIterator[RawSeries]:
         by_id = {e["id"]: e for e in self.entities}
-        return [(i, attr, window.start, None, orjson.dumps(instance))
-                for i in ids for attr, instances in by_id[i]["attrs"].items()
-                for instance in instances if series.attrs is None or attr in series.attrs]
+        for i in ids:
+            for attr, instances in by_id[i]["attrs"].items():
+                if series.attrs is None or attr in series.attrs:
+                    yield i, attr, [(start, None, orjson.dumps(instance))
+                                    for instance in instances]
 
     async def heads(self, tenant: str, selection: Any) -> list[HistoryHead]:
         return [HistoryHead(e["id"], tuple(e["type"]), None, 0) for e in self.entities

@@ -15,6 +15,7 @@ from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstanc
 from smartcity.core.ngsild.history_storage import Grid, HeadSelection, SeriesFilter, Window
 from smartcity.core.ngsild.instants import format_instant, parse_instant
 from smartcity.core.ngsild.storage import EntityStore
+from smartcity.store import postgres_history, sqlite_history
 from smartcity.store.backend import open_store
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
@@ -254,10 +255,24 @@ async def test_stored_values_are_what_the_instances_hold_for_a_bulk_export(
     await store.history.record("", history(
         "urn:s:v", reading("urn:s:v", 3, 7), reading("urn:s:v", 1, 2.5),
         reading("urn:s:v", 2, "fast", attr=NAME), reading("urn:s:v", 4, {"km": 3})), at(10))
-    raw = await store.history.values("", ["urn:s:v"], ALL_SERIES, Window(start=at(2)))
+    raw = [part async for part in store.history.values("", ["urn:s:v"], ALL_SERIES, at(2),
+                                                        None)]
     decoded = [(entity_id, attr, time, num if rest is None else orjson.loads(rest)["value"])
-               for entity_id, attr, time, num, rest in raw]
+               for entity_id, attr, values in raw for time, num, rest in values]
     assert sorted(decoded, key=lambda row: (row[1], row[2])) == [
         ("urn:s:v", NAME, at(2), "fast"),
         ("urn:s:v", SPEED, at(3), 7), ("urn:s:v", SPEED, at(4), {"km": 3})]
     assert isinstance(next(r[3] for r in decoded if r[2] == at(3)), int)
+
+
+async def test_a_long_series_is_read_for_export_in_parts_in_time_order(
+        store: EntityStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    for backend in (sqlite_history, postgres_history):
+        monkeypatch.setattr(backend, "VALUES_PER_READ", 10)
+    await store.history.record("", history("urn:s:long", *(
+        reading("urn:s:long", m, m) for m in reversed(range(25)))), at(30))
+    parts = [part async for part in store.history.values("", ["urn:s:long"], ALL_SERIES,
+                                                          at(1), at(24))]
+    assert [len(values) for _id, _attr, values in parts] == [10, 10, 3]
+    assert [num for _id, _attr, values in parts for _time, num, _rest in values] == \
+        list(range(1, 24))

@@ -13,7 +13,11 @@ import orjson
 
 from smartcity.core.ngsild.context import CORE_CONTEXT_URL
 from smartcity.core.ngsild.entities import EntityService
-from smartcity.core.ngsild.history_storage import HeadSelection, RawValue, SeriesFilter, Window
+from smartcity.core.ngsild.history_storage import (
+    HeadSelection,
+    RawSeries,
+    SeriesFilter,
+)
 from smartcity.core.ngsild.model import Entity
 from smartcity.opendata.publication import (
     Publication,
@@ -103,8 +107,9 @@ async def history_groups(publication: Publication, service: EntityService,
     attribute and place, published only when at least ``min_group`` entities gave
     values to it."""
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    moments = _Moments(publication)
     async for entities in _batches(publication, service):
-        await _group(publication, service, entities, start, end, groups)
+        await _group(publication, service, entities, start, end, groups, moments)
     for (observed, attr, place), group in sorted(groups.items()):
         if len(group["entities"]) >= publication.dataset.policy.min_group:
             values = group["values"]
@@ -118,22 +123,25 @@ async def history_csv(publication: Publication, service: EntityService,
     """The history CSV of a dataset without aggregation over [start, end): one row per
     value, times coarsened. Read as stored values and written a batch of entities at a
     time: the fast path of the largest downloads."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HISTORY_COLUMNS)
-    moment = publication.moment
+    yield (",".join(HISTORY_COLUMNS) + "\r\n").encode()
+    moments = _Moments(publication)
     names = {attr: publication.terms.compact(attr) for attr in publication.attrs}
     async for entities in _batches(publication, service):
-        values, allowed = await _stored_values(publication, service, entities, start, end)
-        # A plain number (most readings) is written as stored; anything else decoded.
-        writer.writerows([
-            (entity_id, names[attr], moment(time), num if rest is None
-             else _cell(_value(publication, attr, num, rest)))
-            for entity_id, attr, time, num, rest in values if attr in allowed[entity_id]])
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue().encode()
+        lines: list[str] = []
+        async for entity_id, attr, values in _stored_values(publication, service, entities,
+                                                            start, end):
+            prefix = f"{_field(entity_id)},{_field(names[attr])},"
+            moments.trim()
+            # A plain number (most readings) is written as its repr (as the csv module
+            # would); anything else decoded, as JSON when compound.
+            lines.extend([
+                f"{prefix}{moments[time]},{num!r}\r\n" if rest is None else
+                f"{prefix}{moments[time]},{_field(_cell(_value(publication, attr, num, rest)))}"
+                "\r\n" for time, num, rest in values])
+            if len(lines) >= ROWS_PER_CHUNK:
+                yield "".join(lines).encode()
+                lines = []
+        yield "".join(lines).encode()
 
 
 async def published_rows(publication: Publication, service: EntityService,
@@ -168,16 +176,13 @@ async def _batches(publication: Publication, service: EntityService
 
 async def _stored_values(publication: Publication, service: EntityService,
                          entities: list[Entity], start: int | None, end: int | None
-                         ) -> tuple[list[RawValue], dict[str, frozenset[str]]]:
-    """The stored values of the entities' published attributes in [start, end), and
-    which attributes of each entity may be published: none that is personal for any
-    type it has had (its history may be from another type)."""
+                         ) -> AsyncIterator[RawSeries]:
+    """The stored values of the entities' published attributes in [start, end), part
+    after part, leaving out attributes that are personal for any type the entity has
+    had (its history may be from another type)."""
     tenant = publication.dataset.query.tenant
     ids = [e["id"] for e in entities]
     with acting_as(SYSTEM):
-        values = await service.store.history.values(
-            tenant, ids, SeriesFilter(attrs=frozenset(publication.attrs)),
-            Window(timeproperty="observedAt", start=start, end=end))
         heads = {h.entity_id: h.types for h in await service.store.history.heads(
             tenant, HeadSelection(ids=tuple(ids)))}
     allowed: dict[str, frozenset[str]] = {}
@@ -185,7 +190,10 @@ async def _stored_values(publication: Publication, service: EntityService,
         hidden = publication.hidden([*entity["type"], *heads.get(entity["id"], ())])
         allowed[entity["id"]] = frozenset() if hidden is None else frozenset(
             a for a in publication.attrs if not (hidden and matches(hidden, a)))
-    return values, allowed
+    async for entity_id, attr, values in service.store.history.values(
+            tenant, ids, SeriesFilter(attrs=frozenset(publication.attrs)), start, end):
+        if attr in allowed[entity_id]:
+            yield entity_id, attr, values
 
 
 def _value(publication: Publication, attr: str, num: Any, rest: bytes | None) -> Any:
@@ -199,21 +207,49 @@ def _value(publication: Publication, attr: str, num: Any, rest: bytes | None) ->
 
 async def _group(publication: Publication, service: EntityService, entities: list[Entity],
                  start: int | None, end: int | None,
-                 groups: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+                 groups: dict[tuple[str, str, str], dict[str, Any]], moments: _Moments
+                 ) -> None:
     """Add the entities' stored values to the groups of their period, attribute and
     place (the entity's published place now)."""
-    values, allowed = await _stored_values(publication, service, entities, start, end)
     places = {e["id"]: orjson.dumps(_place(publication, e)).decode() for e in entities}
-    for entity_id, attr, time, num, rest in values:
-        if attr not in allowed[entity_id]:
-            continue
-        observed = publication.moment(time)
-        group = groups.setdefault((observed, publication.terms.compact(attr),
-                                   places[entity_id]), {"entities": set(), "values": []})
-        group["entities"].add(entity_id)
-        value = _value(publication, attr, num, rest)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            group["values"].append(value)
+    async for entity_id, attr, values in _stored_values(publication, service, entities,
+                                                        start, end):
+        name = publication.terms.compact(attr)
+        moments.trim()
+        for time, num, rest in values:
+            group = groups.setdefault((moments[time], name, places[entity_id]),
+                                      {"entities": set(), "values": []})
+            group["entities"].add(entity_id)
+            value = _value(publication, attr, num, rest)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                group["values"].append(value)
+
+
+class _Moments(dict[int, str]):
+    """Published times of stored ones, remembered: the same few minutes recur in every
+    series of a download. Forgotten past a bound (``trim``), so memory stays flat."""
+
+    BOUND = 100_000
+
+    def __init__(self, publication: Publication) -> None:
+        super().__init__()
+        self.publication = publication
+
+    def __missing__(self, time: int) -> str:
+        text = self[time] = self.publication.moment(time)
+        return text
+
+    def trim(self) -> None:
+        if len(self) > self.BOUND:
+            self.clear()
+
+
+def _field(text: Any) -> str:
+    """A CSV field (RFC 4180): quoted when it holds a separator, quote or line break."""
+    text = str(text)
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _place(publication: Publication, entity: Entity) -> Any:

@@ -18,6 +18,8 @@ from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Instance
 
 _INT64 = 2**63
+# Below every stored time (a signed 64-bit integer): where reading a series starts.
+BEFORE_ALL = -_INT64
 # The members of an instance that the row's number and time give back alone.
 _PLAIN = frozenset({"type", "value", "observedAt", "createdAt", "modifiedAt"})
 

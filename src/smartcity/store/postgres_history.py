@@ -37,18 +37,19 @@ from smartcity.core.ngsild.durations import Duration
 from smartcity.core.ngsild.errors import AlreadyExists
 from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstance
 from smartcity.core.ngsild.history_storage import (
+    VALUES_PER_READ,
     AggregateMethod,
     Bucket,
     Grid,
     HeadSelection,
     HistoryHead,
-    RawValue,
+    RawSeries,
     SeriesFilter,
     StoredInstance,
     Window,
 )
 from smartcity.core.ngsild.instants import EPOCH, LAST, MICRO
-from smartcity.store.history_rows import decode, encode
+from smartcity.store.history_rows import BEFORE_ALL, decode, encode
 from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses, json_rows
 from smartcity.store.sqlite_history import (
     _CACHE_LIMIT,
@@ -491,19 +492,27 @@ class PostgresHistory:
         return result
 
     async def values(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
-                     window: Window) -> list[RawValue]:
+                     start: int | None, end: int | None) -> AsyncIterator[RawSeries]:
         async with self.pool.acquire() as conn:
             selected = await _series(conn, tenant, entity_ids, series)
-            params = Params()
-            sids = params.add([key[0] for key in selected])
-            column, clause = _window(window, params)
-            rows = await conn.fetch(
-                f"SELECT g.sid, x.* FROM unnest({sids}::bigint[]) AS g(sid) CROSS JOIN "
-                f"LATERAL (SELECT {column} AS moment, inum, num, rest FROM history "
-                f"WHERE sid = g.sid{clause} ORDER BY {column}, t) x", *params)
-        owners = {key[0]: key for key in selected}
-        return [(owners[sid][1], owners[sid][2], moment, inum if inum is not None else num,
-                 rest) for sid, moment, inum, num, rest in rows]
+        params = Params()
+        sid, after = params.add(0), params.add(0)
+        _column, clause = _window(Window(start=start, end=end), params)
+        # Read part after part, each after the last time read: no connection is held
+        # while the download waits for its client.
+        select = (f"SELECT t, inum, num, rest FROM history WHERE sid = {sid} AND t > {after}"
+                  f"{clause} ORDER BY t LIMIT {VALUES_PER_READ}")
+        for key, entity_id, attr, _dataset in selected:
+            params[:2] = [key, BEFORE_ALL]
+            while True:
+                async with self.pool.acquire() as conn:
+                    rows = [(t, inum if inum is not None else num, rest)
+                            for t, inum, num, rest in await conn.fetch(select, *params)]
+                if rows:
+                    yield entity_id, attr, rows
+                if len(rows) < VALUES_PER_READ:
+                    break
+                params[1] = rows[-1][0]
 
     async def aggregates(self, tenant: str, grids: dict[str, Grid], series: SeriesFilter,
                          window: Window, methods: Sequence[AggregateMethod]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -19,17 +19,18 @@ import orjson
 from smartcity.core.ngsild.errors import AlreadyExists
 from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstance
 from smartcity.core.ngsild.history_storage import (
+    VALUES_PER_READ,
     AggregateMethod,
     Bucket,
     Grid,
     HeadSelection,
     HistoryHead,
-    RawValue,
+    RawSeries,
     SeriesFilter,
     StoredInstance,
     Window,
 )
-from smartcity.store.history_rows import decode, encode
+from smartcity.store.history_rows import BEFORE_ALL, decode, encode
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
 
@@ -443,15 +444,19 @@ class SqliteHistory:
         return result
 
     async def values(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
-                     window: Window) -> list[RawValue]:
-        column, clause, params = self._window(window)
-        # The series' names come back from SQLite with each row: no tuple built here.
-        select = (f"SELECT ?, ?, {column}, num, rest FROM history WHERE sid = ?{clause} "
-                  "ORDER BY 3")
-        found: list[RawValue] = []
+                     start: int | None, end: int | None) -> AsyncIterator[RawSeries]:
+        _column, clause, params = self._window(Window(start=start, end=end))
+        # Read part after part, each after the last time read: a statement never stays
+        # open on the shared connection while the download waits for its client.
+        select = (f"SELECT t, num, rest FROM history WHERE sid = ?{clause} AND t > ? "
+                  f"ORDER BY t LIMIT {VALUES_PER_READ}")
         for sid, entity_id, attr, _dataset in self._series(tenant, entity_ids, series):
-            found.extend(self.db.execute(select, (entity_id, attr, sid, *params)))
-        return found
+            after = BEFORE_ALL
+            while rows := self.db.execute(select, (sid, *params, after)).fetchall():
+                yield entity_id, attr, rows
+                if len(rows) < VALUES_PER_READ:
+                    break
+                after = rows[-1][0]
 
     async def aggregates(self, tenant: str, grids: dict[str, Grid], series: SeriesFilter,
                          window: Window, methods: Sequence[AggregateMethod]

@@ -7,7 +7,7 @@ aggregates itself; the core never loads a series to sum it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -53,8 +53,12 @@ class HistoryHead:
     created: int
 
 
-# (entity id, attribute IRI, time of the window's property, number, rest of the body).
-RawValue = tuple[str, str, int, int | float | None, bytes | None]
+VALUES_PER_READ = 10_000
+
+# (time observed, number, rest of the body) of a stored instance.
+RawValue = tuple[int, int | float | None, bytes | None]
+# (entity id, attribute IRI, values of the series in order).
+RawSeries = tuple[str, str, list[RawValue]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +113,12 @@ class HistoryStore(Protocol):
                         window: Window) -> dict[str, list[StoredInstance]]:
         """entity id -> its instances in the window, by series then time (ascending)."""
 
-    async def values(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
-                     window: Window) -> list[RawValue]:
-        """(entity id, attribute, time, num, rest) of each instance in the window, series
-        by series in time order, as stored (see ``history_rows.decode``): what a bulk
-        export reads, without building an instance for each."""
+    def values(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
+               start: int | None, end: int | None) -> AsyncIterator[RawSeries]:
+        """The selected series' instances observed in [start, end), as stored (see
+        ``history_rows.decode``), series after series in time order, at most
+        ``VALUES_PER_READ`` at a time (a long series comes in several parts): what a bulk
+        export reads, with flat memory and without building an instance for each."""
 
     async def aggregates(self, tenant: str, grids: dict[str, Grid], series: SeriesFilter,
                          window: Window, methods: Sequence[AggregateMethod]
