@@ -174,3 +174,25 @@ def test_each_download_is_counted_per_distribution(site: str) -> None:
 def test_the_catalogue_s_own_name_cannot_be_a_dataset_s(site: str) -> None:
     response = httpx.put(f"{site}/datasets/dcat", json=dataset("dcat"))
     assert response.status_code == 400 and "dcat" in response.json()["detail"]
+
+
+def test_history_csv_gives_back_every_kind_of_value_exactly(db: str) -> None:
+    gauge = "urn:ngsi-ld:Gauge:north,1"
+    readings = [0.1 + 0.2, 'says "hi", then stops', {"level": [1, 2]}, True, 7]
+    with LiveServer(Settings(db=db)) as url, httpx.Client(base_url=url) as http:
+        assert http.post("/ngsi-ld/v1/entities", json={
+            "id": gauge, "type": "Gauge", "reading": {"type": "Property", "value": 0}}
+        ).status_code == 201
+        for minute, value in enumerate(readings):
+            assert http.patch(f"/ngsi-ld/v1/entities/{gauge}/attrs", json={"reading": {
+                "type": "Property", "value": value,
+                "observedAt": f"2026-11-25T10:0{minute}:00Z"}}).status_code == 204
+        assert http.put("/datasets/gauges", json={
+            **dataset("gauges"), "query": {"types": ["Gauge"]},
+            "policy": {"attributes": ["reading"]}}).status_code == 201
+        rows = _csv(http.get("/datasets/gauges/history.csv", params={
+            "from": "2026-11-25T10:00:00Z", "to": "2026-11-25T11:00:00Z"}))
+    assert [(r["id"], r["attribute"], r["observedAt"]) for r in rows] == [
+        (gauge, "reading", f"2026-11-25T10:0{minute}:00Z") for minute in range(5)]
+    assert [r["value"] for r in rows] == [
+        "0.30000000000000004", 'says "hi", then stops', '{"level":[1,2]}', "true", "7"]
