@@ -115,3 +115,7 @@ def test_a_dataset_the_register_no_longer_allows_is_not_served(db: str, tmp_path
     with LiveServer(Settings(db=db, policy=stricter)) as url:
         response = httpx.get(f"{url}/datasets/lamps/data.csv")
         assert response.status_code == 409 and "powerState" in response.json()["detail"]
+        page = httpx.get(f"{url}/catalogue/lamps", params={"lang": "en"})
+        assert page.status_code == 409
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert "not published right now" in page.text and "data@example.org" in page.text

@@ -76,6 +76,14 @@ WORDS = {
     "not_found": Text(sv="Sidan finns inte", en="Page not found"),
     "no_dataset": Text(sv="Det finns inget dataset ”{id}” i katalogen.",
                        en="There is no dataset “{id}” in the catalogue."),
+    "withheld": Text(sv="Publiceras inte just nu", en="Not published right now"),
+    "withheld_dataset": Text(
+        sv="Datasetet ”{id}” publiceras inte just nu: som det är definierat skulle det "
+        "inte längre följa stadens regler för personuppgifter eller dess data. Kontakta "
+        "{contact} ({email}).",
+        en="The dataset “{id}” is not published right now: as it is defined, it would no "
+        "longer keep to the city's rules for personal data or to its data. Contact "
+        "{contact} ({email})."),
     "bad_request": Text(sv="Felaktig begäran", en="Bad request"),
     "bad_lang": Text(sv="Språket ”{lang}” finns inte; välj sv eller en.",
                      en="There is no language “{lang}”; choose sv or en."),

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from smartcity.api.platform import Platform, platform_of
-from smartcity.core.ngsild.errors import ResourceNotFound
+from smartcity.core.ngsild.errors import BadRequestData, Conflict, ResourceNotFound
 from smartcity.core.ngsild.temporal import now_micros
 from smartcity.opendata.dcat import THEMES
 from smartcity.opendata.exporters import published_rows
@@ -90,7 +90,12 @@ async def dataset_page(dataset_id: str, request: Request) -> HTMLResponse:
         t = words(lang)
         return _problem(request, lang, 404, t["not_found"],
                         t["no_dataset"].format(id=dataset_id))
-    publication, preview = await _preview(platform, dataset)
+    try:
+        publication, preview = await _preview(platform, dataset)
+    except (Conflict, BadRequestData):  # the dataset's fault as it stands, not the reader's
+        t = words(lang)
+        return _problem(request, lang, 409, t["withheld"], t["withheld_dataset"].format(
+            id=dataset.id, contact=dataset.contact.name, email=dataset.contact.email))
     return _page(request, lang, "dataset.html", dataset=dataset, themes=THEMES,
                  licence=LICENCE_TEXTS[dataset.licence][lang],
                  frequency=FREQUENCIES[dataset.frequency],
