@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -85,6 +86,19 @@ def test_the_map_draws_every_published_place_in_view(page: Page, dataset: str, d
             box["x"] + box["width"]
         assert box["y"] <= inside["y"] and inside["y"] + inside["height"] <= \
             box["y"] + box["height"]
+
+
+def test_drawing_the_map_is_not_a_download_and_following_a_link_is(page: Page,
+                                                                    site: str) -> None:
+    def downloads() -> int:
+        return sum(httpx.get(f"{site}/datasets/roads").json()["downloads"].values())
+    before = downloads()
+    page.goto("/catalogue/roads")
+    expect(page.locator("path.leaflet-interactive")).to_have_count(2)
+    assert downloads() == before
+    with page.expect_download():
+        page.get_by_role("link", name="Senaste värden (CSV)").click()
+    assert downloads() == before + 1
 
 
 def test_download_links_answer(page: Page) -> None:

@@ -32,13 +32,23 @@ CSV = "text/csv; charset=utf-8"
 
 
 async def _publication(request: Request, dataset_id: str) -> tuple[Platform, Publication]:
-    """The publication a download serves (counted as one download of it)."""
+    """The publication a download serves (counted as one download of it, unless the
+    platform's own page fetched it to draw its map)."""
     platform = platform_of(request)
     dataset = platform.catalogue.get(dataset_id)
-    platform.usage.count(dataset_id, request.url.path.rsplit("/", 1)[-1])
+    if not _own_page_fetch(request):
+        platform.usage.count(dataset_id, request.url.path.rsplit("/", 1)[-1])
     publication = await resolve(dataset, platform.entities, platform.register,
                                 platform.compiler.core)
     return platform, publication
+
+
+def _own_page_fetch(request: Request) -> bool:
+    """A script of one of the platform's pages asked (browsers say so in Fetch Metadata):
+    not a download. A link followed, another site's script, or any other client is one."""
+    headers = request.headers
+    return headers.get("sec-fetch-site") == "same-origin" and \
+        headers.get("sec-fetch-mode") not in (None, "navigate")
 
 
 def _stream(chunks: AsyncIterator[bytes], media: str, filename: str) -> Response:
