@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from smartcity.config import Settings
+from smartcity.opendata import exporters
 from tests.conftest import LiveServer
 from tests.security.conftest import City, start_city
 
@@ -196,3 +197,30 @@ def test_history_csv_gives_back_every_kind_of_value_exactly(db: str) -> None:
         (gauge, "reading", f"2026-11-25T10:0{minute}:00Z") for minute in range(5)]
     assert [r["value"] for r in rows] == [
         "0.30000000000000004", 'says "hi", then stops', '{"level":[1,2]}', "true", "7"]
+
+
+def test_an_aggregated_history_read_in_several_passes_is_the_same(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with LiveServer(Settings(db=db)) as url, httpx.Client(base_url=url) as http:
+        for number, lon, lat, _level in LAMPS[:2]:  # two lamps in one 500 m cell
+            assert http.post("/ngsi-ld/v1/entities", json=lamp(number, lon, lat, 0)
+                             ).status_code == 201
+            for hour in range(5):
+                assert http.patch(
+                    f"/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:d{number}/attrs",
+                    json={"illuminanceLevel": {
+                        "type": "Property", "value": hour * 10 + int(number),
+                        "observedAt": f"2026-11-2{hour}T10:00:00Z"}}).status_code == 204
+        assert http.put("/datasets/groups", json=dataset(
+            "groups", location_grid=500, time_resolution="P1D", aggregate=True,
+            min_group=2)).status_code == 201
+
+        def history() -> list[tuple[str, str, str]]:
+            rows = _csv(http.get("/datasets/groups/history.csv",
+                                 params={"to": "2026-11-25T00:00:00Z"}))
+            return [(r["observedAt"], r["count"], r["value"]) for r in rows
+                    if r["attribute"] == "illuminanceLevel"]
+        whole = history()
+        monkeypatch.setattr(exporters, "PERIODS_PER_PASS", 2)
+        assert history() == whole == [
+            (f"2026-11-2{day}T00:00:00Z", "2", f"{day * 10 + 1.5}") for day in range(5)]

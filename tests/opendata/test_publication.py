@@ -119,6 +119,10 @@ class FakeEntities:
                     yield i, attr, [(start, None, orjson.dumps(instance))
                                     for instance in instances]
 
+    async def span(self, tenant: str, ids: list[str], series: Any, window: Any
+                   ) -> dict[str, tuple[int, int]]:
+        return {i: (window.start, window.start) for i in ids}
+
     async def heads(self, tenant: str, selection: Any) -> list[HistoryHead]:
         return [HistoryHead(e["id"], tuple(e["type"]), None, 0) for e in self.entities
                 if e["id"] in (selection.ids or ())]

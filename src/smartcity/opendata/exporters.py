@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from smartcity.core.ngsild.history_storage import (
     HeadSelection,
     RawSeries,
     SeriesFilter,
+    Window,
 )
 from smartcity.core.ngsild.model import Entity
 from smartcity.opendata.publication import (
@@ -31,6 +33,7 @@ from smartcity.security.principal import SYSTEM, acting_as
 
 ROWS_PER_CHUNK = 1000
 IDS_PER_READ = 50
+PERIODS_PER_PASS = 1000
 HISTORY_COLUMNS = ["id", "attribute", "observedAt", "value"]
 
 
@@ -105,17 +108,26 @@ async def history_groups(publication: Publication, service: EntityService,
                          start: int | None, end: int | None) -> AsyncIterator[Record]:
     """The history of an aggregated dataset over [start, end): one row per period,
     attribute and place, published only when at least ``min_group`` entities gave
-    values to it."""
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    values to it. Read PERIODS_PER_PASS periods at a time, so that only their groups
+    are held, however long the history."""
+    assert publication.period is not None  # aggregation needs a time resolution
+    span = await _span(publication, service, start, end)
+    if span is None:
+        return
+    step = publication.period * PERIODS_PER_PASS
+    low = span[0] - span[0] % publication.period
     moments = _Moments(publication)
-    async for entities in _batches(publication, service):
-        await _group(publication, service, entities, start, end, groups, moments)
-    for (observed, attr, place), group in sorted(groups.items()):
-        if len(group["entities"]) >= publication.dataset.policy.min_group:
-            values = group["values"]
-            yield {"observedAt": observed, "attribute": attr, "place": orjson.loads(place),
-                   "count": len(group["entities"]),
-                   "value": sum(values) / len(values) if values else None}
+    for pass_start in range(low, span[1] + 1, step):
+        groups: dict[tuple[str, str, str], _Group] = {}
+        window = (max(pass_start, start) if start is not None else pass_start,
+                  min(pass_start + step, end) if end is not None else pass_start + step)
+        async for entities in _batches(publication, service):
+            await _group(publication, service, entities, window, groups, moments)
+        for (observed, attr, place), group in sorted(groups.items()):
+            if len(group.entities) >= publication.dataset.policy.min_group:
+                yield {"observedAt": observed, "attribute": attr,
+                       "place": orjson.loads(place), "count": len(group.entities),
+                       "value": group.total / group.count if group.count else None}
 
 
 async def history_csv(publication: Publication, service: EntityService,
@@ -153,7 +165,7 @@ async def published_rows(publication: Publication, service: EntityService,
         async for row in records(publication, current(publication, service)):
             yield row
         return
-    assert publication.period is not None  # aggregation needs a time resolution
+    assert publication.period is not None
     end = now - now % publication.period
     async for row in history_groups(publication, service, end - publication.period, end):
         yield row
@@ -205,24 +217,50 @@ def _value(publication: Publication, attr: str, num: Any, rest: bytes | None) ->
     return publication.coarse_place(value) if attr in publication.places else value
 
 
+@dataclass(slots=True)
+class _Group:
+    """What a period, attribute and place gathered: who gave values, and their sum."""
+
+    entities: set[str] = field(default_factory=set)
+    total: float = 0
+    count: int = 0
+
+
+async def _span(publication: Publication, service: EntityService, start: int | None,
+                end: int | None) -> tuple[int, int] | None:
+    """The first and last time of the dataset's stored values in [start, end)."""
+    first = last = None
+    async for entities in _batches(publication, service):
+        spans = await service.store.history.span(
+            publication.dataset.query.tenant, [e["id"] for e in entities],
+            SeriesFilter(attrs=frozenset(publication.attrs)),
+            Window(timeproperty="observedAt", start=start, end=end))
+        for low, high in spans.values():
+            first = low if first is None else min(first, low)
+            last = high if last is None else max(last, high)
+    return None if first is None or last is None else (first, last)
+
+
 async def _group(publication: Publication, service: EntityService, entities: list[Entity],
-                 start: int | None, end: int | None,
-                 groups: dict[tuple[str, str, str], dict[str, Any]], moments: _Moments
-                 ) -> None:
-    """Add the entities' stored values to the groups of their period, attribute and
-    place (the entity's published place now)."""
+                 window: tuple[int, int], groups: dict[tuple[str, str, str], _Group],
+                 moments: _Moments) -> None:
+    """Add the entities' stored values in the window to the groups of their period,
+    attribute and place (the entity's published place now)."""
     places = {e["id"]: orjson.dumps(_place(publication, e)).decode() for e in entities}
     async for entity_id, attr, values in _stored_values(publication, service, entities,
-                                                        start, end):
+                                                        *window):
         name = publication.terms.compact(attr)
         moments.trim()
         for time, num, rest in values:
-            group = groups.setdefault((moments[time], name, places[entity_id]),
-                                      {"entities": set(), "values": []})
-            group["entities"].add(entity_id)
+            key = (moments[time], name, places[entity_id])
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group()
+            group.entities.add(entity_id)
             value = _value(publication, attr, num, rest)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                group["values"].append(value)
+                group.total += value
+                group.count += 1
 
 
 class _Moments(dict[int, str]):
