@@ -13,16 +13,18 @@ from typing import Any
 
 import httpx
 import orjson
-from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smartcity import __version__
 from smartcity.api import errors
 from smartcity.api.authentication import AuthenticationMiddleware
 from smartcity.api.negotiation import TENANT_HEADER
 from smartcity.api.platform import Platform
 from smartcity.api.routes import (
+    api_docs,
     auth,
     batch,
     ckan,
@@ -43,6 +45,7 @@ from smartcity.api.routes import (
     subscriptions,
     temporal,
 )
+from smartcity.api.serving import served
 from smartcity.bus.jetstream import JetStreamBus
 from smartcity.config import Settings
 from smartcity.core.clock import Clock, SystemClock, timestamp
@@ -369,11 +372,11 @@ async def announce_first_admin(gatekeeper: Gatekeeper, settings: Settings, now: 
     sys.stdout.flush()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         platform = await build_platform(settings)
         await platform.caches.load()
         if platform.gatekeeper is not None:
@@ -422,18 +425,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.gather(*platform.background, return_exceptions=True)
         await platform.store.close()
 
-    app = FastAPI(title="smartcity", version=__version__, lifespan=lifespan,
-                  description="NGSI-LD context broker and city platform")
+    # Routes are matched one after another: the NGSI-LD ones, which carry the city's
+    # traffic, first. /datasets/dcat before /datasets/{id}.
+    routers = [module.router for module in (
+        entities, batch, temporal, subscriptions, discovery, purge, contexts, identity, iot,
+        landing, pages, auth, me, privacy, developers, dcat, distributions, datasets, ckan)]
+    app = Starlette(
+        routes=[*served(routers), *api_docs.docs_routes(routers),
+                Mount("/static", StaticFiles(packages=[("smartcity.web", "static")]),
+                      name="static")],
+        middleware=[Middleware(EdgeMiddleware), Middleware(SharedCacheMiddleware),
+                    Middleware(AuthenticationMiddleware)],
+        lifespan=lifespan)
     errors.install(app)
-    # /datasets/dcat before /datasets/{id}.
-    for module in (landing, pages, auth, me, privacy, developers, dcat, distributions,
-                   datasets, ckan, purge, temporal, entities, batch, discovery, contexts,
-                   identity, subscriptions, iot):
-        app.include_router(module.router)
-    app.mount("/static", StaticFiles(packages=[("smartcity.web", "static")]), name="static")
-    app.add_middleware(AuthenticationMiddleware)
-    app.add_middleware(SharedCacheMiddleware)
-    app.add_middleware(EdgeMiddleware)
     return app
 
 
@@ -441,6 +445,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 WORKER_SETTINGS = "SMARTCITY_WORKER_SETTINGS"
 
 
-def worker_app() -> FastAPI:
+def worker_app() -> Starlette:
     """The app of one worker process of ``smartcity serve --workers N``."""
     return create_app(Settings(**orjson.loads(os.environ[WORKER_SETTINGS])))

@@ -50,6 +50,16 @@ def test_the_docs_are_served_as_html(base_url: str) -> None:
     assert "openapi.json" in response.text
 
 
+def test_the_docs_read_every_operation_and_load_nothing_from_elsewhere(base_url: str
+                                                                        ) -> None:
+    html = httpx.get(base_url + "/docs").text
+    assert "<code>GET /ngsi-ld/v1/entities/{entity_id}</code>" in html
+    assert "Retrieve an entity" in html
+    assert '<a href="#ngsi-ld-v1-entities">/ngsi-ld/v1/entities</a>' in html
+    assert "<code>POST /iot/devices</code>" in html
+    assert 'src="' not in html and 'href="http' not in html  # no script, no other host
+
+
 def test_openapi_describes_the_ngsi_ld_api(base_url: str) -> None:
     response = httpx.get(base_url + "/openapi.json")
     assert response.status_code == 200

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +12,6 @@ from starlette.responses import Response
 from smartcity.api.negotiation import TENANT_HEADER, problem_response
 from smartcity.api.platform import platform_of
 from smartcity.core.ngsild.errors import (
-    BadRequestData,
     InternalError,
     InvalidRequest,
     NgsiLdError,
@@ -39,8 +37,7 @@ def _with_tenant(request: Request, response: Response) -> Response:
     return response
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(NgsiLdError)
+def install(app: Starlette) -> None:
     async def ngsi_error(request: Request, exc: NgsiLdError) -> Response:
         response = problem_response(exc)
         if exc.status == 401:
@@ -52,11 +49,6 @@ def install(app: FastAPI) -> None:
                 detail={"reason": exc.detail})
         return _with_tenant(request, response)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return problem_response(BadRequestData(str(exc.errors())))
-
-    @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
             error: NgsiLdError = ResourceNotFound(f"No resource at {request.url.path}")
@@ -70,7 +62,6 @@ def install(app: FastAPI) -> None:
             response.headers.update(exc.headers)
         return response
 
-    @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         if isinstance(exc, UNAVAILABLE):
             log.warning("the database is unavailable (%s) on %s %s", exc, request.method,
@@ -81,3 +72,7 @@ def install(app: FastAPI) -> None:
             return response
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem_response(InternalError("The server failed; the error has been logged"))
+
+    app.add_exception_handler(NgsiLdError, ngsi_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unexpected)

@@ -17,4 +17,5 @@ class SystemClock:
 
 def timestamp(moment: datetime) -> str:
     """NGSI-LD DateTime text: UTC, microseconds, 'Z'."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is faster than strftime; in UTC it ends in "+00:00".
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"

@@ -1,0 +1,53 @@
+"""Specification of how routes are served: every declared route answers through
+Starlette, an endpoint that would need FastAPI's request handling is refused at start,
+and unknown paths and methods get ProblemDetails."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartcity.api.serving import openapi, served
+
+
+def test_an_endpoint_taking_more_than_path_and_request_is_refused_at_start() -> None:
+    router = APIRouter()
+
+    @router.get("/things/{thing}")
+    async def thing(thing: str, limit: int, request: Request) -> Response:
+        return Response()
+    with pytest.raises(TypeError, match="takes 'limit'"):
+        served([router])
+
+
+def test_routes_keep_their_order_methods_and_description() -> None:
+    router = APIRouter()
+
+    @router.get("/things/{thing:path}", summary="Read a thing")
+    async def read(thing: str, request: Request) -> Response:
+        return Response(thing)
+
+    @router.delete("/things/{thing:path}")
+    async def remove(thing: str) -> Response:
+        return Response(status_code=204)
+    routes = served([router])
+    assert [(r.path, r.methods) for r in routes] == [
+        ("/things/{thing:path}", {"GET", "HEAD"}), ("/things/{thing:path}", {"DELETE"})]
+    assert openapi([router])["paths"]["/things/{thing}"]["get"]["summary"] == "Read a thing"
+
+
+def test_an_entity_is_read_with_head_and_unknown_methods_and_paths_are_problems(
+        base_url: str) -> None:
+    with httpx.Client(base_url=base_url + "/ngsi-ld/v1") as http:
+        assert http.post("/entities", json={"id": "urn:ngsi-ld:Thing:h1", "type": "Thing"}
+                         ).status_code == 201
+        assert http.head("/entities/urn:ngsi-ld:Thing:h1").status_code == 200
+        wrong = http.request("TRACE", "/entities/urn:ngsi-ld:Thing:h1")
+        assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
+        assert wrong.json()["type"].endswith("MethodNotAllowed")
+        missing = http.get("/nowhere")
+        assert missing.status_code == 404 and missing.json()["type"].endswith(
+            "ResourceNotFound")
