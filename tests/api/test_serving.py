@@ -31,7 +31,7 @@ def test_routes_keep_their_order_methods_and_description() -> None:
         return Response(thing)
 
     @router.delete("/things/{thing:path}")
-    async def remove(thing: str) -> Response:
+    async def remove() -> Response:  # names no parameter: called with none
         return Response(status_code=204)
     routes = served([router])
     assert [(r.path, r.methods) for r in routes] == [
@@ -48,6 +48,9 @@ def test_an_entity_is_read_with_head_and_unknown_methods_and_paths_are_problems(
         wrong = http.request("TRACE", "/entities/urn:ngsi-ld:Thing:h1")
         assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
         assert wrong.json()["type"].endswith("MethodNotAllowed")
+        # DELETE .../attrs/ (no attribute name) reaches an endpoint that names no
+        # parameter: it answers, rather than failing on the entity id it is not given.
+        assert http.delete("/entities/urn:ngsi-ld:Thing:h1/attrs/").status_code == 405
         missing = http.get("/nowhere")
         assert missing.status_code == 404 and missing.json()["type"].endswith(
             "ResourceNotFound")

@@ -51,17 +51,19 @@ def _api_routes(routers: Sequence[APIRouter]) -> list[APIRoute]:
 
 
 def _calling(route: APIRoute) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint called with the request's path parameters and the request."""
+    """The endpoint called with the path parameters it names, and the request if it
+    names it (as FastAPI calls it)."""
     endpoint: Endpoint = route.endpoint
-    path_params = set(route.param_convertors)
     names = set(inspect.signature(endpoint).parameters)
-    for name in names - path_params - {"request"}:
+    for name in names - set(route.param_convertors) - {"request"}:
         raise TypeError(f"{endpoint.__qualname__} takes {name!r}: endpoints take their "
                         "path parameters and the request only")
+    given = names & set(route.param_convertors)
     given_request = "request" in names
 
     async def call(request: Request) -> Response:
+        params = {name: request.path_params[name] for name in given}
         if given_request:
-            return await endpoint(request=request, **request.path_params)
-        return await endpoint(**request.path_params)
+            params["request"] = request
+        return await endpoint(**params)
     return call
