@@ -217,7 +217,7 @@ async def build_platform(settings: Settings) -> Platform:
     notifier.refresh = caches.refresh
     devices = DeviceRegistry(store)
     caches.watch(devices)
-    dead_letters = DeadLetters()
+    dead_letters = DeadLetters(store)
     ingestor = Ingestor(devices, entity_service, compiler.core, dead_letters,
                         RateLimit(settings.ingest_rate, settings.ingest_burst),
                         transient=lambda exc: isinstance(exc, UNAVAILABLE))
@@ -400,6 +400,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.southbound = southbound
         await platform.usage.load()
         platform.usage.start()
+        platform.dead_letters.start()
         platform.notifier.start()
         if isinstance(platform.entities.bus, JetStreamBus):
             await platform.entities.bus.start()
@@ -419,6 +420,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await listener.stop()
         await platform.subscriptions.flush()
         await platform.usage.stop()
+        await platform.dead_letters.stop()
         if platform.gatekeeper is not None:
             await platform.gatekeeper.audit.stop()
         # @context bookkeeping is saved in the background: let it land before closing.

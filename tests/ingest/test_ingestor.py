@@ -40,7 +40,7 @@ async def setup() -> AsyncIterator[tuple[Ingestor, Refusing, DeadLetters]]:
     await registry.reload()
     await registry.add_groups("", "/", [ServiceGroup(apikey="k", entity_type="Thing")])
     entities = Refusing(store)
-    letters = DeadLetters()
+    letters = DeadLetters(store)
     ingestor = Ingestor(registry, entities, ContextCompiler(ContextDocuments()).core, letters,
                         RateLimit(100, 100),
                         transient=lambda exc: isinstance(exc, ConnectionError))
@@ -61,7 +61,7 @@ async def test_a_message_the_store_refuses_is_blamed_alone(
     assert set(await entities.store.get_many("", ["urn:ngsi-ld:Thing:a",
                                                   "urn:ngsi-ld:Thing:b"])) == {
         "urn:ngsi-ld:Thing:a", "urn:ngsi-ld:Thing:b"}
-    assert [d["device_id"] for d in letters.latest(10)] == ["poison"]
+    assert [d["device_id"] for d in await letters.latest(10)] == ["poison"]
 
 
 async def test_a_database_that_is_away_fails_the_batch_to_be_tried_again(
@@ -70,6 +70,6 @@ async def test_a_database_that_is_away_fails_the_batch_to_be_tried_again(
     entities.away = True
     with pytest.raises(ConnectionError):
         await ingestor.ingest([message("a"), message("b")])
-    assert letters.latest(10) == []
+    assert await letters.latest(10) == []
     entities.away = False
     assert await ingestor.ingest([message("a"), message("b")]) == [None, None]

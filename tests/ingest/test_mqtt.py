@@ -96,7 +96,7 @@ async def test_measurements_published_to_the_embedded_listener_update_entities(
     assert await asyncio.to_thread(level, base, "lamp1", 30) == 30
     assert await asyncio.to_thread(level, base, "lamp2", 40) == 40
     assert await asyncio.to_thread(level, base, "lamp3", 50) == 50
-    letters = live.platform.dead_letters.latest(10)
+    letters = (await asyncio.to_thread(httpx.get, base + "/iot/deadletters")).json()
     assert [d["payload"] for d in letters if d["device_id"] == "lamp1"] == ["l|not-a-number"]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selectio
 from smartcity.security.audit import AuditEntry, AuditRow
 from smartcity.store.audit_rows import as_head, audit_append
 from smartcity.store.discovery import type_attributes
+from smartcity.store.journal_rows import bounded
 from smartcity.store.paging import PredicatePager
 from smartcity.store.postgres_history import PostgresHistory
 from smartcity.store.postgres_migrations import LATEST, current_version, initialized
@@ -521,6 +522,40 @@ class PostgresStore:
             status = await conn.execute("DELETE FROM records WHERE kind = $1 AND tenant = $2 "
                                         "AND key = $3", kind, tenant, key)
             return status != "DELETE 0", await _bump(conn, kind)
+
+    # -- journals ----------------------------------------------------------------
+    async def append_journal(self, kind: str, entries: Sequence[dict[str, Any]], keep: int,
+                             tallies: Mapping[str, int], most: int) -> None:
+        async with self.transaction() as conn:
+            # Workers append to a kind in turns: each numbers its entries after the last.
+            await conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})", "journal/" + kind)
+            last = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM journal "
+                                       "WHERE kind = $1", kind)
+            await conn.execute("INSERT INTO journal SELECT $1, * FROM unnest($2::bigint[], "
+                               "$3::bytea[])", kind,
+                               list(range(last + 1, last + len(entries) + 1)),
+                               [orjson.dumps(entry) for entry in entries])
+            await conn.execute("DELETE FROM journal WHERE kind = $1 AND seq <= $2", kind,
+                               last + len(entries) - keep)
+            known = {key for (key,) in await conn.fetch(
+                "SELECT key FROM tallies WHERE kind = $1 AND key = ANY($2::text[])", kind,
+                list(tallies))}
+            held = await conn.fetchval("SELECT count(*) FROM tallies WHERE kind = $1", kind)
+            added = bounded(tallies, known, held, most)
+            await conn.execute("INSERT INTO tallies SELECT $1, * FROM unnest($2::text[], "
+                               "$3::bigint[]) ON CONFLICT (kind, key) DO UPDATE SET count = "
+                               "tallies.count + excluded.count", kind, list(added),
+                               list(added.values()))
+
+    async def journal(self, kind: str, limit: int) -> list[dict[str, Any]]:
+        return [orjson.loads(entry) for (entry,) in await self.pool.fetch(
+            "SELECT entry FROM journal WHERE kind = $1 ORDER BY seq DESC LIMIT $2", kind,
+            limit)]
+
+    async def tallies(self, kind: str, keys: Collection[str]) -> dict[str, int]:
+        return {key: int(count) for key, count in await self.pool.fetch(
+            "SELECT key, count FROM tallies WHERE kind = $1 AND key = ANY($2::text[])", kind,
+            list(keys))}
 
     # -- audit log ---------------------------------------------------------------
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:

@@ -178,12 +178,29 @@ async def _audit(conn: asyncpg.Connection, postgis: bool) -> None:
     await conn.execute(AUDIT)
 
 
+# Journals of the platform's services (bounded lists of recent events, such as rejected
+# measurements) and their running counts.
+JOURNALS = """
+CREATE TABLE journal (
+    kind text NOT NULL, seq bigint NOT NULL, entry bytea NOT NULL, PRIMARY KEY (kind, seq)
+);
+CREATE TABLE tallies (
+    kind text NOT NULL, key text NOT NULL, count bigint NOT NULL, PRIMARY KEY (kind, key)
+);
+"""
+
+
+async def _journals(conn: asyncpg.Connection, postgis: bool) -> None:
+    await conn.execute(JOURNALS)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, subscriptions, @contexts and the outbox", _entities),
     Migration(2, "temporal history", _history),
     Migration(3, "workers: delivery status, cache versions, event outbox", _workers),
     Migration(4, "records of platform services", _records),
     Migration(5, "the audit log", _audit),
+    Migration(6, "journals of platform services", _journals),
 )
 LATEST = MIGRATIONS[-1].version
 

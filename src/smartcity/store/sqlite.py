@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from smartcity.core.ngsild.storage import OutboxEntry, Page, Predicate, Selectio
 from smartcity.security.audit import AuditEntry, AuditRow
 from smartcity.store.audit_rows import as_head, audit_append
 from smartcity.store.discovery import type_attributes
+from smartcity.store.journal_rows import bounded
 from smartcity.store.paging import PredicatePager
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
@@ -45,7 +46,8 @@ from smartcity.store.write_plan import (
 
 # 2: subscription delivery status kept apart from the records (version 1 kept it in them)
 # 3: the audit log (its tables are new: opening an older file adds them)
-SCHEMA_VERSION = 3
+# 4: journals of platform services, with running counts (new tables, added alike)
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     pk INTEGER PRIMARY KEY,
@@ -98,6 +100,12 @@ CREATE TABLE IF NOT EXISTS subscription_status (
     tenant TEXT NOT NULL, id TEXT NOT NULL, times_sent INTEGER NOT NULL DEFAULT 0,
     times_failed INTEGER NOT NULL DEFAULT 0, last_notification TEXT, last_success TEXT,
     last_failure TEXT, PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal (
+    kind TEXT NOT NULL, seq INTEGER NOT NULL, entry BLOB NOT NULL, PRIMARY KEY (kind, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tallies (
+    kind TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_log (
     seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry BLOB NOT NULL
@@ -464,6 +472,42 @@ class SqliteStore:
         cursor = self.db.execute("DELETE FROM records WHERE kind=? AND tenant=? AND key=?",
                                  (kind, tenant, key))
         return cursor.rowcount > 0, self._bump(kind)
+
+    async def append_journal(self, kind: str, entries: Sequence[dict[str, Any]], keep: int,
+                             tallies: Mapping[str, int], most: int) -> None:
+        def work() -> None:
+            db = self.db
+            last = db.execute("SELECT coalesce(max(seq), 0) FROM journal WHERE kind=?",
+                              (kind,)).fetchone()[0]
+            db.executemany("INSERT INTO journal VALUES (?,?,?)",
+                           [(kind, last + n, orjson.dumps(entry))
+                            for n, entry in enumerate(entries, start=1)])
+            db.execute("DELETE FROM journal WHERE kind=? AND seq<=?",
+                       (kind, last + len(entries) - keep))
+            known = {key for key, _count in self._tallies(kind, tallies)}
+            held = db.execute("SELECT count(*) FROM tallies WHERE kind=?", (kind,)).fetchone()[0]
+            db.executemany("INSERT INTO tallies VALUES (?,?,?) ON CONFLICT (kind, key) DO "
+                           "UPDATE SET count = count + excluded.count",
+                           [(kind, key, count) for key, count in
+                            bounded(tallies, known, held, most).items()])
+        self.transaction(work)
+
+    async def journal(self, kind: str, limit: int) -> list[dict[str, Any]]:
+        return [orjson.loads(entry) for (entry,) in self.db.execute(
+            "SELECT entry FROM journal WHERE kind=? ORDER BY seq DESC LIMIT ?", (kind, limit))]
+
+    async def tallies(self, kind: str, keys: Collection[str]) -> dict[str, int]:
+        return dict(self._tallies(kind, keys))
+
+    def _tallies(self, kind: str, keys: Collection[str]) -> list[tuple[str, int]]:
+        wanted = list(dict.fromkeys(keys))
+        found: list[tuple[str, int]] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            found.extend(self.db.execute(
+                f"SELECT key, count FROM tallies WHERE kind=? AND key IN "
+                f"({','.join('?' * len(chunk))})", (kind, *chunk)))
+        return found
 
     def _bump(self, kind: str) -> int:
         self._versions[kind] = self._versions.get(kind, 0) + 1

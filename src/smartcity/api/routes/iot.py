@@ -281,4 +281,4 @@ async def dead_letters(request: Request) -> Response:
     text = request.query_params.get("limit", "100")
     if not text.isdigit() or not 0 < int(text) <= 1000:
         raise InvalidRequest("limit must be a whole number from 1 to 1000")
-    return json_response(platform.dead_letters.latest(int(text)))
+    return json_response(await platform.dead_letters.latest(int(text)))

@@ -9,7 +9,7 @@ are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -23,6 +23,11 @@ if TYPE_CHECKING:  # the audit log's records; the audit log itself uses this int
     from smartcity.security.audit import AuditEntry, AuditRow
 
 DEFAULT_TENANT = ""
+
+
+# The key of a journal's running counts that counts what comes past the bound of keys
+# counted one by one (``EntityStore.append_journal``).
+OVERFLOW = "*"
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,18 @@ class EntityStore(Protocol):
 
     async def delete_record(self, kind: str, tenant: str, key: str) -> tuple[bool, int]:
         """Remove a record: (whether there was one, the kind's new cache version)."""
+
+    async def append_journal(self, kind: str, entries: Sequence[dict[str, Any]], keep: int,
+                             tallies: Mapping[str, int], most: int) -> None:
+        """In one transaction, add entries to the kind's journal, of which only the
+        newest ``keep`` stay, and ``tallies`` (key -> how many) to its running counts,
+        which count at most ``most`` keys one by one (see ``journal_rows.bounded``)."""
+
+    async def journal(self, kind: str, limit: int) -> list[dict[str, Any]]:
+        """The newest entries of the kind's journal, newest first."""
+
+    async def tallies(self, kind: str, keys: Collection[str]) -> dict[str, int]:
+        """The running counts of these keys of the kind (those counted)."""
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         """Append entries to the audit log in one transaction, numbered and hash-chained
