@@ -35,19 +35,23 @@ def test_routes_keep_their_order_methods_and_description() -> None:
         return Response(status_code=204)
     routes = served([router])
     assert [(r.path, r.methods) for r in routes] == [
-        ("/things/{thing:path}", {"GET", "HEAD"}), ("/things/{thing:path}", {"DELETE"})]
+        ("/things/{thing:path}", {"GET"}), ("/things/{thing:path}", {"DELETE"})]
     assert openapi([router])["paths"]["/things/{thing}"]["get"]["summary"] == "Read a thing"
 
 
-def test_an_entity_is_read_with_head_and_unknown_methods_and_paths_are_problems(
+def test_a_method_not_served_is_a_problem_naming_every_method_of_the_path(
         base_url: str) -> None:
     with httpx.Client(base_url=base_url + "/ngsi-ld/v1") as http:
         assert http.post("/entities", json={"id": "urn:ngsi-ld:Thing:h1", "type": "Thing"}
                          ).status_code == 201
-        assert http.head("/entities/urn:ngsi-ld:Thing:h1").status_code == 200
-        wrong = http.request("TRACE", "/entities/urn:ngsi-ld:Thing:h1")
-        assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
-        assert wrong.json()["type"].endswith("MethodNotAllowed")
+        for method in ("TRACE", "HEAD", "POST"):
+            wrong = http.request(method, "/entities/urn:ngsi-ld:Thing:h1")
+            assert wrong.status_code == 405
+            assert wrong.headers["allow"] == "DELETE, GET, PATCH, PUT"
+        assert http.request("TRACE", "/entities").json()["type"].endswith(
+            "MethodNotAllowed")
+        assert http.request("TRACE", "/entities").headers["allow"] == \
+            "DELETE, GET, PATCH, POST, PUT"
         # DELETE .../attrs/ (no attribute name) reaches an endpoint that names no
         # parameter: it answers, rather than failing on the entity id it is not given.
         assert http.delete("/entities/urn:ngsi-ld:Thing:h1/attrs/").status_code == 405

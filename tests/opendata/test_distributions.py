@@ -224,3 +224,48 @@ def test_an_aggregated_history_read_in_several_passes_is_the_same(
         monkeypatch.setattr(exporters, "PERIODS_PER_PASS", 2)
         assert history() == whole == [
             (f"2026-11-2{day}T00:00:00Z", "2", f"{day * 10 + 1.5}") for day in range(5)]
+
+
+def test_an_aggregated_history_is_cut_at_whole_periods_only(db: str) -> None:
+    # A reads 97 at 10:10; B and C read 10 and 20 at 10:40. Were the window cut at
+    # 10:30, comparing its group with the whole hour's would give A's value away.
+    with LiveServer(Settings(db=db)) as url, httpx.Client(base_url=url) as http:
+        for name, minute, value in (("a", 10, 97), ("b", 40, 10), ("c", 40, 20)):
+            assert http.post("/ngsi-ld/v1/entities", json={
+                "id": f"urn:ngsi-ld:Streetlight:{name}", "type": "Streetlight",
+                "illuminanceLevel": {"type": "Property", "value": value,
+                                     "observedAt": f"2026-11-20T10:{minute}:00Z"}}
+            ).status_code == 201
+        assert http.put("/datasets/hourly", json=dataset(
+            "hourly", time_resolution="PT1H", aggregate=True, min_group=2)
+        ).status_code == 201
+        answers = [_csv(http.get("/datasets/hourly/history.csv", params={
+            "from": f"2026-11-20T10:{minute}:00Z", "to": "2026-11-20T10:50:00Z"}))
+            for minute in ("00", "30")]
+    assert answers[0] == answers[1]
+    assert [(r["observedAt"], r["count"]) for r in answers[0]] == [
+        ("2026-11-20T10:00:00Z", "3")]
+
+
+def test_an_aggregated_history_leaps_over_years_without_values(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exporters, "PERIODS_PER_PASS", 2)
+    with LiveServer(Settings(db=db)) as url, httpx.Client(base_url=url) as http:
+        for number in "12":
+            assert http.post("/ngsi-ld/v1/entities", json={
+                "id": f"urn:ngsi-ld:Streetlight:y{number}", "type": "Streetlight",
+                "illuminanceLevel": {"type": "Property", "value": 1,
+                                     "observedAt": "1970-01-01T00:00:30Z"}}
+            ).status_code == 201
+            assert http.patch(f"/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:y{number}/attrs",
+                              json={"illuminanceLevel": {
+                                  "type": "Property", "value": 3,
+                                  "observedAt": "2026-11-20T10:00:30Z"}}).status_code == 204
+        assert http.put("/datasets/minutes", json=dataset(
+            "minutes", time_resolution="PT1M", aggregate=True, min_group=2)
+        ).status_code == 201
+        rows = _csv(http.get("/datasets/minutes/history.csv",
+                             params={"to": "2026-11-21T00:00:00Z"}, timeout=30))
+    # 29 million minutes apart, two passes of two minutes each.
+    assert [(r["observedAt"], r["value"]) for r in rows] == [
+        ("1970-01-01T00:00:00Z", "1.0"), ("2026-11-20T10:00:00Z", "3.0")]

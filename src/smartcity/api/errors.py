@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from smartcity.api.negotiation import TENANT_HEADER, problem_response
 from smartcity.api.platform import platform_of
@@ -37,6 +38,15 @@ def _with_tenant(request: Request, response: Response) -> Response:
     return response
 
 
+def _allowed(request: Request) -> list[str]:
+    """The methods of every route at the request's path (the router's own answer names
+    those of the first route only)."""
+    return sorted({method for route in request.app.router.routes
+                   if isinstance(route, Route) and route.methods
+                   and route.matches(request.scope)[0] != Match.NONE
+                   for method in route.methods})
+
+
 def install(app: Starlette) -> None:
     async def ngsi_error(request: Request, exc: NgsiLdError) -> Response:
         response = problem_response(exc)
@@ -60,6 +70,8 @@ def install(app: Starlette) -> None:
         response.status_code = exc.status_code
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(_allowed(request))
         return response
 
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -32,8 +32,16 @@ DESCRIPTION = "NGSI-LD context broker and city platform"
 
 def served(routers: Sequence[APIRouter]) -> list[Route]:
     """Starlette routes for every route of the routers, in their order."""
-    return [Route(route.path, _calling(route), methods=sorted(route.methods),
-                  name=route.name) for route in _api_routes(routers)]
+    return [_route(route) for route in _api_routes(routers)]
+
+
+def _route(declared: APIRoute) -> Route:
+    route = Route(declared.path, _calling(declared), methods=sorted(declared.methods),
+                  name=declared.name)
+    # Starlette would answer HEAD on every GET route, FastAPI did not: a HEAD of a
+    # download would run the whole export (and count as a download).
+    route.methods = set(declared.methods)
+    return route
 
 
 def openapi(routers: Sequence[APIRouter]) -> dict[str, Any]:

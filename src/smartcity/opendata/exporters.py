@@ -106,28 +106,32 @@ async def ngsi_ld_stream(publication: Publication, rows: AsyncIterator[Record]
 
 async def history_groups(publication: Publication, service: EntityService,
                          start: int | None, end: int | None) -> AsyncIterator[Record]:
-    """The history of an aggregated dataset over [start, end): one row per period,
-    attribute and place, published only when at least ``min_group`` entities gave
-    values to it. Read PERIODS_PER_PASS periods at a time, so that only their groups
-    are held, however long the history."""
-    assert publication.period is not None  # aggregation needs a time resolution
-    span = await _span(publication, service, start, end)
-    if span is None:
-        return
-    step = publication.period * PERIODS_PER_PASS
-    low = span[0] - span[0] % publication.period
+    """The history of an aggregated dataset over [start, end), widened to whole periods:
+    one row per period, attribute and place, published only when at least
+    ``min_group`` entities gave values to it. A group is always a whole period's, so
+    that comparing windows cut inside a period tells nothing of one entity. Read
+    PERIODS_PER_PASS periods at a time (only their groups are held, however long the
+    history), skipping periods without values."""
+    period = publication.period
+    assert period is not None  # aggregation needs a time resolution
+    start = None if start is None else start - start % period
+    end = None if end is None else end + (-end) % period
     moments = _Moments(publication)
-    for pass_start in range(low, span[1] + 1, step):
+    span = await _span(publication, service, start, end)
+    while span is not None:
+        low = span[0] - span[0] % period
+        high = low + period * PERIODS_PER_PASS
+        if end is not None:
+            high = min(high, end)
         groups: dict[tuple[str, str, str], _Group] = {}
-        window = (max(pass_start, start) if start is not None else pass_start,
-                  min(pass_start + step, end) if end is not None else pass_start + step)
         async for entities in _batches(publication, service):
-            await _group(publication, service, entities, window, groups, moments)
+            await _group(publication, service, entities, (low, high), groups, moments)
         for (observed, attr, place), group in sorted(groups.items()):
             if len(group.entities) >= publication.dataset.policy.min_group:
                 yield {"observedAt": observed, "attribute": attr,
                        "place": orjson.loads(place), "count": len(group.entities),
                        "value": group.total / group.count if group.count else None}
+        span = await _span(publication, service, high, end) if high != end else None
 
 
 async def history_csv(publication: Publication, service: EntityService,
