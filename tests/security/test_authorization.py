@@ -186,6 +186,19 @@ def test_discovery_lists_only_readable_types(
         assert "Lock" in admin.get("/types").json()["typeList"]
 
 
+def test_an_attribute_is_counted_only_in_entities_the_caller_may_read(
+        city: City, people: dict[str, dict[str, str]]) -> None:
+    with city.http(city.admin) as admin:
+        assert admin.post("/entities", json={
+            "id": "urn:ngsi-ld:Streetlight:counted", "type": "Streetlight",
+            "name": {"type": "Property", "value": "Lamp by the door"}}).status_code == 201
+        everyone = admin.get("/attributes/name").json()["attributeCount"]
+    with city.http(people["lighting"]) as http:
+        info = http.get("/attributes/name").json()
+    assert info["typeNames"] == ["Streetlight"]
+    assert info["attributeCount"] < everyone  # the doors' names are not counted
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     endpoint = Receiver()

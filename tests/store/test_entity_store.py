@@ -165,6 +165,17 @@ async def test_delete_removes_the_entity_from_reads_queries_and_counts(
     assert await store.attribute_counts("") == {D + "power": 1}
 
 
+async def test_attribute_counts_can_be_kept_to_entities_of_some_types(
+        store: EntityStore) -> None:
+    await store.write("", insert(entity("urn:x:1", LAMP, power="on"),
+                                 entity("urn:x:2", BENCH, power="off"),
+                                 entity("urn:x:3", BENCH, LAMP, power="on")))
+    assert await store.attribute_counts("", [D + "power"]) == {D + "power": 3}
+    assert await store.attribute_counts("", [D + "power"], [LAMP]) == {D + "power": 2}
+    assert await store.attribute_counts("", None, [BENCH]) == {D + "power": 2}
+    assert await store.attribute_counts("", None, []) == {}
+
+
 # --- tenants ----------------------------------------------------------------------------
 
 

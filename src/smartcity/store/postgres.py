@@ -211,13 +211,15 @@ class PostgresStore:
         return dict(await self.pool.fetch(
             "SELECT type, count(*) FROM entity_types WHERE tenant=$1 GROUP BY type", tenant))
 
-    async def attribute_counts(self, tenant: str,
-                               attrs: Collection[str] | None = None) -> dict[str, int]:
+    async def attribute_counts(self, tenant: str, attrs: Collection[str] | None = None,
+                               types: Collection[str] | None = None) -> dict[str, int]:
+        params = Params([tenant])
         sql = "SELECT attr, sum(instances) FROM entity_attrs WHERE tenant = $1"
-        params: list[Any] = [tenant]
         if attrs is not None:
-            sql += " AND attr = ANY($2::text[])"
-            params.append(list(attrs))
+            sql += f" AND attr = ANY({params.add(list(attrs))}::text[])"
+        if types is not None:
+            sql += (" AND entity IN (SELECT entity FROM entity_types WHERE tenant = $1 AND "
+                    f"type = ANY({params.add(list(types))}::text[]))")
         return {attr: int(n) for attr, n in await self.pool.fetch(sql + " GROUP BY attr",
                                                                    *params)}
 

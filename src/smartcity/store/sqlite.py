@@ -259,20 +259,21 @@ class SqliteStore:
         return dict(self.db.execute(
             "SELECT type, count(*) FROM entity_types WHERE tenant=? GROUP BY type", (tenant,)))
 
-    async def attribute_counts(self, tenant: str,
-                               attrs: Collection[str] | None = None) -> dict[str, int]:
+    async def attribute_counts(self, tenant: str, attrs: Collection[str] | None = None,
+                               types: Collection[str] | None = None) -> dict[str, int]:
         """attribute IRI -> number of attribute instances (one per datasetId) over all
-        entities; only for ``attrs`` when given."""
+        entities; only for ``attrs`` and in entities of ``types`` when given."""
         sql = ("SELECT a.attr, sum(json_array_length(CAST(e.doc AS TEXT), "
                "'$.attrs.\"' || a.attr || '\"')) FROM entity_attrs a "
                "JOIN entities e ON e.pk = a.entity WHERE a.tenant = ?")
         params: list[Any] = [tenant]
         if attrs is not None:
-            wanted = list(dict.fromkeys(attrs))
-            if not wanted:
-                return {}
-            sql += f" AND a.attr IN ({','.join('?' * len(wanted))})"
-            params.extend(wanted)
+            sql += f" AND a.attr IN ({','.join('?' * len(attrs))})"
+            params.extend(attrs)
+        if types is not None:
+            sql += (" AND a.entity IN (SELECT entity FROM entity_types WHERE tenant = ? "
+                    f"AND type IN ({','.join('?' * len(types))}))")
+            params.extend([tenant, *types])
         return {attr: count or 0
                 for attr, count in self.db.execute(sql + " GROUP BY a.attr", params)}
 

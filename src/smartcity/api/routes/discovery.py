@@ -123,7 +123,8 @@ async def attribute_info(attr_name: str, request: Request) -> Response:
     if iri not in index:
         raise ResourceNotFound(f"No attribute {attr_name}")
     kinds, types = index[iri]
-    counts = await platform.store.attribute_counts(tenant, [iri])
+    # Only the instances the caller may know of: in entities of the types it may read.
+    counts = await platform.store.attribute_counts(tenant, [iri], types)
     body = {"id": iri, "type": "Attribute", "attributeName": terms.compact(iri),
             "attributeCount": counts.get(iri, 0), "attributeTypes": _kinds(kinds),
             "typeNames": sorted(terms.compact(t) for t in types)}

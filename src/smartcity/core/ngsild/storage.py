@@ -152,9 +152,10 @@ class EntityStore(Protocol):
     async def type_counts(self, tenant: str) -> dict[str, int]:
         """type IRI -> number of entities of that type."""
 
-    async def attribute_counts(self, tenant: str,
-                               attrs: Collection[str] | None = None) -> dict[str, int]:
-        """attribute IRI -> number of attribute instances, only for ``attrs`` if given."""
+    async def attribute_counts(self, tenant: str, attrs: Collection[str] | None = None,
+                               types: Collection[str] | None = None) -> dict[str, int]:
+        """attribute IRI -> number of attribute instances, only for ``attrs`` and only
+        in entities of one of ``types``, if given."""
 
     async def tenants(self) -> list[str]: ...
 
