@@ -9,15 +9,13 @@ notes are written a batch at a time, every FLUSH_EVERY seconds (and before a rea
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from smartcity.core.ngsild.storage import OVERFLOW, EntityStore
+from smartcity.core.periodic import Periodic
 
-log = logging.getLogger(__name__)
 KIND = "dead-letters"
 EXCERPT = 256  # bytes of a rejected payload kept
 KEEP = 1000  # rejections listed
@@ -46,8 +44,10 @@ class DeadLetters:
         # Not yet written; only as many as could be listed, however fast they come.
         self._noted: deque[DeadLetter] = deque(maxlen=KEEP)
         self._counts: Counter[str] = Counter()
-        self._task: asyncio.Task[None] | None = None
         self._writing = asyncio.Lock()
+        # A failed write loses its notes (the store is away), never the ingest loop.
+        self._flushing = Periodic(self.flush, FLUSH_EVERY,
+                                  "rejected measurements could not be written")
 
     def add(self, at: str, transport: str, apikey: str, device_id: str, reason: str,
             payload: bytes) -> None:
@@ -80,19 +80,7 @@ class DeadLetters:
                 for letter, key in zip(letters, keys, strict=True)]
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="dead-letters")
+        self._flushing.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_EVERY)
-            try:
-                await self.flush()
-            except Exception:  # the store is away: these notes are lost, not the loop
-                log.exception("rejected measurements could not be written")
+        await self._flushing.stop()

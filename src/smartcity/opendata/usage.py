@@ -4,15 +4,13 @@ that counting never slows a download."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import Counter
 
 from smartcity.core.ngsild.storage import EntityStore
+from smartcity.core.periodic import Periodic
 
 USAGE = "opendata-usage"
 FLUSH_EVERY = 5.0
-log = logging.getLogger(__name__)
 
 
 class Usage:
@@ -20,7 +18,8 @@ class Usage:
         self.store = store
         self._pending: dict[str, Counter[str]] = {}
         self._totals: dict[str, dict[str, int]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._flushing = Periodic(self.flush, FLUSH_EVERY,
+                                  "download counts could not be saved; trying again")
 
     def count(self, dataset_id: str, distribution: str) -> None:
         self._pending.setdefault(dataset_id, Counter())[distribution] += 1
@@ -63,18 +62,7 @@ class Usage:
             self._pending.setdefault(dataset_id, Counter()).update(counts)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._flushing.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_EVERY)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("download counts could not be saved; trying again")
+        await self._flushing.stop()
