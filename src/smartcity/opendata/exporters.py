@@ -169,7 +169,7 @@ async def published_rows(publication: Publication, service: EntityService,
         async for row in records(publication, current(publication, service)):
             yield row
         return
-    assert publication.period is not None
+    assert publication.period is not None  # aggregation needs a time resolution
     end = now - now % publication.period
     async for row in history_groups(publication, service, end - publication.period, end):
         yield row
