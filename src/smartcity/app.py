@@ -63,6 +63,7 @@ from smartcity.core.ngsild.temporal import TemporalService, now_micros
 from smartcity.core.rate_limit import RateLimit
 from smartcity.ingest.commands import Commander, Post
 from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.gateways import GatewayContacts
 from smartcity.ingest.health import HealthWatch
 from smartcity.ingest.ingestor import Ingestor
 from smartcity.ingest.mqtt import MqttSouthbound
@@ -219,6 +220,7 @@ async def build_platform(settings: Settings) -> Platform:
     caches.watch(devices)
     dead_letters = DeadLetters(store)
     ingestor = Ingestor(devices, entity_service, compiler.core, dead_letters,
+                        GatewayContacts(store),
                         RateLimit(settings.ingest_rate, settings.ingest_burst),
                         transient=lambda exc: isinstance(exc, UNAVAILABLE))
     policy = Policy(read_policy(settings.policy))
@@ -401,6 +403,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await platform.usage.load()
         platform.usage.start()
         platform.dead_letters.start()
+        platform.ingestor.gateways.start()
         platform.notifier.start()
         if isinstance(platform.entities.bus, JetStreamBus):
             await platform.entities.bus.start()
@@ -421,6 +424,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await platform.subscriptions.flush()
         await platform.usage.stop()
         await platform.dead_letters.stop()
+        await platform.ingestor.gateways.stop()
         if platform.gatekeeper is not None:
             await platform.gatekeeper.audit.stop()
         # @context bookkeeping is saved in the background: let it land before closing.

@@ -13,6 +13,7 @@ from smartcity.core.ngsild.entities import EntityService
 from smartcity.core.ngsild.errors import InternalError
 from smartcity.core.rate_limit import RateLimit
 from smartcity.ingest.dead_letters import DeadLetters
+from smartcity.ingest.gateways import GatewayContacts
 from smartcity.ingest.ingestor import Ingestor, Message
 from smartcity.ingest.provisioning import ServiceGroup
 from smartcity.ingest.registry import DeviceRegistry
@@ -42,7 +43,7 @@ async def setup() -> AsyncIterator[tuple[Ingestor, Refusing, DeadLetters]]:
     entities = Refusing(store)
     letters = DeadLetters(store)
     ingestor = Ingestor(registry, entities, ContextCompiler(ContextDocuments()).core, letters,
-                        RateLimit(100, 100),
+                        GatewayContacts(store), RateLimit(100, 100),
                         transient=lambda exc: isinstance(exc, ConnectionError))
     yield ingestor, entities, letters
     await store.close()

@@ -1,11 +1,14 @@
 """Work done every few seconds in the background (counts and notes written in batches),
-and once more when the platform stops, so that nothing noted is lost at shutdown."""
+and once more when the platform stops, so that nothing noted is lost at shutdown; and
+writes that the workers sharing a store take in turns."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+
+from smartcity.core.ngsild.storage import EntityStore
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +37,19 @@ class Periodic:
                 await self.work()
             except Exception:
                 log.exception(self.failure)
+
+
+async def in_turn(store: EntityStore, name: str, write: Callable[[], Awaitable[None]],
+                  keep: Callable[[], None]) -> None:
+    """``write`` while holding the store's right ``name``, so that workers take turns;
+    when another worker holds it, or the write fails, ``keep`` what was to be written,
+    for the next time."""
+    try:
+        async with store.exclusive(name) as held:
+            if held:
+                await write()
+                return
+        keep()
+    except Exception:
+        keep()
+        raise

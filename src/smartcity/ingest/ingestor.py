@@ -28,6 +28,7 @@ from smartcity.core.ngsild.normalize import parse_entity
 from smartcity.core.rate_limit import RateLimit
 from smartcity.ingest.dead_letters import DeadLetters
 from smartcity.ingest.decoders import decoders
+from smartcity.ingest.gateways import GatewayContacts
 from smartcity.ingest.measures import (
     BATTERY,
     device_fragment,
@@ -109,7 +110,7 @@ def _lorawan_measures(message: Message, profile: str | None) -> dict[str, Any]:
 
 class Ingestor:
     def __init__(self, registry: DeviceRegistry, entities: EntityService, terms: TermMap,
-                 dead_letters: DeadLetters, limit: RateLimit,
+                 dead_letters: DeadLetters, gateways: GatewayContacts, limit: RateLimit,
                  transient: Callable[[BaseException], bool] = lambda exc: False) -> None:
         self.registry = registry
         # Whether a failed write may succeed later unchanged (the database is away): then
@@ -121,8 +122,8 @@ class Ingestor:
         self.limit = limit
         # When each device's Device entity was last told it reported (per process).
         self._reported: dict[tuple[str, str], int] = {}
-        # Per tenant, when each LoRaWAN gateway last forwarded one of its devices' uplinks.
-        self.gateways: dict[str, dict[str, int]] = {}
+        # When each LoRaWAN gateway last forwarded one of its tenant's devices' uplinks.
+        self.gateways = gateways
 
     async def ingest(self, messages: Sequence[Message]) -> list[NgsiLdError | None]:
         """Apply a batch of messages; per message, None or why it was rejected."""
@@ -136,9 +137,8 @@ class Ingestor:
                 continue
             updates[tenant].append((index, entities))
             # Gateways count as heard from only for devices they serve, in their tenant.
-            heard = self.gateways.setdefault(tenant, {})
             for gateway in message.gateways:
-                heard[gateway] = max(heard.get(gateway, 0), message.received)
+                self.gateways.heard(tenant, gateway, message.received)
         for tenant, items in updates.items():
             try:
                 failed = await self._write_or_split(tenant, items)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from smartcity.core.ngsild.storage import EntityStore
-from smartcity.core.periodic import Periodic
+from smartcity.core.periodic import Periodic, in_turn
 
 USAGE = "opendata-usage"
 FLUSH_EVERY = 5.0
@@ -40,21 +40,17 @@ class Usage:
         if not pending:
             await self.load()
             return
-        try:
-            async with self.store.exclusive(USAGE) as held:
-                if not held:  # another worker is adding its counts: next time
-                    self._keep(pending)
-                    return
-                await self.load()
-                for dataset_id, counts in pending.items():
-                    total = Counter(self._totals.get(dataset_id, {}))
-                    total.update(counts)
-                    self._totals[dataset_id] = dict(total)
-                    await self.store.save_record(USAGE, "", dataset_id, {
-                        "dataset": dataset_id, "counts": self._totals[dataset_id]})
-        except Exception:
-            self._keep(pending)
-            raise
+        await in_turn(self.store, USAGE, lambda: self._add(pending),
+                      lambda: self._keep(pending))
+
+    async def _add(self, pending: dict[str, Counter[str]]) -> None:
+        await self.load()
+        for dataset_id, counts in pending.items():
+            total = Counter(self._totals.get(dataset_id, {}))
+            total.update(counts)
+            self._totals[dataset_id] = dict(total)
+            await self.store.save_record(USAGE, "", dataset_id, {
+                "dataset": dataset_id, "counts": self._totals[dataset_id]})
 
     def _keep(self, pending: dict[str, Counter[str]]) -> None:
         """Counts not yet stored wait for the next flush."""

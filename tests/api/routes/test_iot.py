@@ -234,6 +234,9 @@ def test_a_chirpstack_uplink_updates_the_entity_and_the_devices_radio_health(
                      headers=ngsi(service)).json()
     assert device[SDM + "rssi"]["value"] == -36
     assert device["snr"]["value"] == 10.5
+    gateways = iot.get("/iot/overview", headers=service).json()["gateways"]
+    assert [g["id"] for g in gateways] == ["0016c001f153a14c", "0016c001f153a14d"]
+    assert all(g["lastContact"].startswith("20") for g in gateways)
 
 
 def test_a_things_stack_uplink_is_taken_as_its_network_server_decoded_it(

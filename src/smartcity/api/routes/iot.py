@@ -269,7 +269,7 @@ async def things_stack(request: Request) -> Response:
 async def overview(request: Request) -> Response:
     platform, tenant, _ = _reading(request, frozenset())
     return json_response(await platform.health.overview(
-        tenant, platform.ingestor.gateways.get(tenant, {})))
+        tenant, await platform.ingestor.gateways.of(tenant)))
 
 
 @router.get("/iot/deadletters", summary="Rejected measurements, newest first")
