@@ -27,6 +27,7 @@ from smartcity.store.audit_rows import as_head, audit_append
 from smartcity.store.discovery import type_attributes
 from smartcity.store.journal_rows import bounded
 from smartcity.store.paging import PredicatePager
+from smartcity.store.sqlite_chunks import rows_for_keys
 from smartcity.store.sqlite_history import SqliteHistory
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
@@ -198,16 +199,9 @@ class SqliteStore:
         return orjson.loads(row[0]) if row else None
 
     async def get_many(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, Entity]:
-        found: dict[str, Entity] = {}
-        ids = list(dict.fromkeys(entity_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for entity_id, doc in self.db.execute(
-                    f"SELECT id, doc FROM entities WHERE tenant=? AND id IN ({marks})",
-                    (tenant, *chunk)):
-                found[entity_id] = orjson.loads(doc)
-        return found
+        return {entity_id: orjson.loads(doc) for entity_id, doc in rows_for_keys(
+            self.db, "SELECT id, doc FROM entities WHERE tenant=? AND id IN ({keys})",
+            entity_ids, (tenant,))}
 
     async def query(self, tenant: str, selection: Selection, predicate: Predicate | None,
                     offset: int, limit: int, count: bool) -> Page:
@@ -321,16 +315,10 @@ class SqliteStore:
             (first + n, new.index) for n, new in enumerate(plan.inserted))])
 
     def _rows(self, tenant: str, entity_ids: Sequence[str]) -> dict[str, StoredRow]:
-        found: dict[str, StoredRow] = {}
-        ids = list(dict.fromkeys(entity_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for entity_id, *row in self.db.execute(
-                    f"SELECT id, pk, modified_at, shape, values_sig FROM entities "
-                    f"WHERE tenant=? AND id IN ({marks})", (tenant, *chunk)):
-                found[entity_id] = (row[0], row[1], row[2], row[3])
-        return found
+        return {entity_id: (pk, modified, shape, signature)
+                for entity_id, pk, modified, shape, signature in rows_for_keys(
+                    self.db, "SELECT id, pk, modified_at, shape, values_sig FROM entities "
+                    "WHERE tenant=? AND id IN ({keys})", entity_ids, (tenant,))}
 
     def _drop_indexes(self, tenant: str, dropped: list[tuple[int, bytes]]) -> None:
         """Delete the index rows of entities by key, from the shape stored with each."""
@@ -485,7 +473,9 @@ class SqliteStore:
                             for n, entry in enumerate(entries, start=1)])
             db.execute("DELETE FROM journal WHERE kind=? AND seq<=?",
                        (kind, last + len(entries) - keep))
-            known = {key for key, _count in self._tallies(kind, tallies)}
+            known = {key for (key,) in rows_for_keys(
+                db, "SELECT key FROM tallies WHERE kind=? AND key IN ({keys})", tallies,
+                (kind,))}
             held = db.execute("SELECT count(*) FROM tallies WHERE kind=?", (kind,)).fetchone()[0]
             db.executemany("INSERT INTO tallies VALUES (?,?,?) ON CONFLICT (kind, key) DO "
                            "UPDATE SET count = count + excluded.count",
@@ -498,17 +488,9 @@ class SqliteStore:
             "SELECT entry FROM journal WHERE kind=? ORDER BY seq DESC LIMIT ?", (kind, limit))]
 
     async def tallies(self, kind: str, keys: Collection[str]) -> dict[str, int]:
-        return dict(self._tallies(kind, keys))
-
-    def _tallies(self, kind: str, keys: Collection[str]) -> list[tuple[str, int]]:
-        wanted = list(dict.fromkeys(keys))
-        found: list[tuple[str, int]] = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            found.extend(self.db.execute(
-                f"SELECT key, count FROM tallies WHERE kind=? AND key IN "
-                f"({','.join('?' * len(chunk))})", (kind, *chunk)))
-        return found
+        return dict(rows_for_keys(
+            self.db, "SELECT key, count FROM tallies WHERE kind=? AND key IN ({keys})",
+            keys, (kind,)))
 
     def _bump(self, kind: str) -> int:
         self._versions[kind] = self._versions.get(kind, 0) + 1

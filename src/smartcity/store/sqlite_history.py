@@ -31,6 +31,7 @@ from smartcity.core.ngsild.history_storage import (
     Window,
 )
 from smartcity.store.history_rows import BEFORE_ALL, decode, encode
+from smartcity.store.sqlite_chunks import rows_for_keys
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
 
@@ -167,14 +168,12 @@ class SqliteHistory:
         return self._heads.get(key)
 
     def _load_heads(self, tenant: str, entity_ids: Sequence[str]) -> None:
-        for start in range(0, len(entity_ids), 500):
-            chunk = entity_ids[start:start + 500]
-            for entity_id, pk, types, scope in self.db.execute(
-                    "SELECT id, pk, types, scope FROM history_entities WHERE tenant=? AND "
-                    f"id IN ({','.join('?' * len(chunk))})", (tenant, *chunk)):
-                self._heads[(tenant, entity_id)] = (
-                    pk, tuple(orjson.loads(types)),
-                    tuple(orjson.loads(scope)) if scope is not None else None)
+        for entity_id, pk, types, scope in rows_for_keys(
+                self.db, "SELECT id, pk, types, scope FROM history_entities WHERE tenant=? "
+                "AND id IN ({keys})", entity_ids, (tenant,)):
+            self._heads[(tenant, entity_id)] = (
+                pk, tuple(orjson.loads(types)),
+                tuple(orjson.loads(scope)) if scope is not None else None)
 
     def _register(self, tenant: str, entities: list[HistoryEntity], now: int) -> set[str]:
         """Add entities new to the history, update changed types or scope; the new ids."""
@@ -216,13 +215,10 @@ class SqliteHistory:
                 for i in instances]
         missing = {k for k in keys if k not in self._sids}
         if missing:
-            pks = list({k[0] for k in missing})
-            for start in range(0, len(pks), 500):
-                chunk = pks[start:start + 500]
-                for sid, *key in self.db.execute(
-                        "SELECT sid, entity, attr, dataset FROM history_series WHERE entity "
-                        f"IN ({','.join('?' * len(chunk))})", chunk):
-                    self._sids[(key[0], key[1], key[2])] = sid
+            for sid, *key in rows_for_keys(
+                    self.db, "SELECT sid, entity, attr, dataset FROM history_series "
+                    "WHERE entity IN ({keys})", {k[0] for k in missing}):
+                self._sids[(key[0], key[1], key[2])] = sid
             new = sorted(k for k in missing if k not in self._sids)
             if new:
                 first = self.db.execute(
@@ -375,20 +371,16 @@ class SqliteHistory:
     def _series(self, tenant: str, entity_ids: Sequence[str],
                 series: SeriesFilter) -> list[SeriesKey]:
         """(sid, entity id, attribute, dataset) of the selected series."""
-        found: list[SeriesKey] = []
-        ids = list(dict.fromkeys(entity_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            sql = ("SELECT s.sid, h.id, s.attr, s.dataset FROM history_series s "
-                   "JOIN history_entities h ON h.pk = s.entity WHERE h.tenant = ? "
-                   f"AND h.id IN ({','.join('?' * len(chunk))})")
-            params: list[Any] = [tenant, *chunk]
-            for column, values in (("s.attr", series.attrs), ("s.dataset", series.datasets)):
-                if values is not None:
-                    sql += f" AND {column} IN ({','.join('?' * len(values))})"
-                    params.extend(values)
-            found.extend(self.db.execute(sql + " ORDER BY s.sid", params))
-        return found
+        sql = ("SELECT s.sid, h.id, s.attr, s.dataset FROM history_series s "
+               "JOIN history_entities h ON h.pk = s.entity WHERE h.tenant = ? "
+               "AND h.id IN ({keys})")
+        tail: list[Any] = []
+        for column, values in (("s.attr", series.attrs), ("s.dataset", series.datasets)):
+            if values is not None:
+                sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                tail.extend(values)
+        return list(rows_for_keys(self.db, sql + " ORDER BY s.sid", entity_ids, (tenant,),
+                                  tail))
 
     @staticmethod
     def _window(window: Window) -> tuple[str, str, list[Any]]:
