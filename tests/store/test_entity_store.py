@@ -11,6 +11,7 @@ import pytest
 
 from smartcity.core.ngsild.errors import AlreadyExists, Conflict, ResourceNotFound
 from smartcity.core.ngsild.model import Entity
+from smartcity.core.ngsild.pushdown import ValueFilter
 from smartcity.core.ngsild.storage import EntityStore, OutboxEntry, Selection, Write
 from smartcity.store.backend import open_store
 from smartcity.store.postgres import PostgresStore
@@ -258,6 +259,37 @@ async def test_selections_combine(city: EntityStore) -> None:
     selection = Selection(types=(frozenset({DEVICE}),), attrs=frozenset({D + "power"}),
                           bbox=(LOCATION, (18.0, 59.3, 18.2, 59.4)))
     assert await ids(city, selection) == ["urn:x:smart"]
+
+
+async def value_ids(store: EntityStore, attr: str, column: str, value: float | str
+                    ) -> list[str]:
+    return await ids(store, Selection(values=(ValueFilter(D + attr, "in", column, (value,)),)))
+
+
+async def test_updating_one_value_moves_it_in_the_value_index_and_keeps_the_others(
+        city: EntityStore) -> None:
+    changed = entity("urn:x:smart", LAMP, DEVICE, at=T1, point=[18.10, 59.35], power="on",
+                     firmware=2)
+    await city.write("", [Write("replace", "urn:x:smart", changed, expect=T0)])
+    assert await value_ids(city, "power", "str", "on") == ["urn:x:lamp", "urn:x:smart"]
+    assert await value_ids(city, "power", "str", "off") == []
+    assert await value_ids(city, "firmware", "num", 2) == ["urn:x:smart"]
+
+
+async def test_values_written_by_an_earlier_version_are_all_rewritten_on_update(
+        city: EntityStore) -> None:
+    # Earlier versions kept one 12-byte digest of all indexed values.
+    if isinstance(city, SqliteStore):
+        city.db.execute("UPDATE entities SET values_sig = zeroblob(12)")
+    else:
+        assert isinstance(city, PostgresStore)
+        async with city.pool.acquire() as conn:
+            await conn.execute("UPDATE entities SET values_sig = '\\x00'::bytea")
+    changed = entity("urn:x:smart", LAMP, DEVICE, at=T1, point=[18.10, 59.35], power="off",
+                     firmware=3)
+    await city.write("", [Write("replace", "urn:x:smart", changed, expect=T0)])
+    assert await value_ids(city, "firmware", "num", 3) == ["urn:x:smart"]
+    assert await value_ids(city, "power", "str", "off") == ["urn:x:smart"]
 
 
 # --- predicate, pagination, count -------------------------------------------------------
