@@ -191,6 +191,18 @@ async def test_tenants_are_kept_apart(store: EntityStore) -> None:
     assert await store.type_counts("north") == {BENCH: 1}
 
 
+async def test_geometry_and_value_selections_keep_to_the_tenant(store: EntityStore) -> None:
+    await store.write("", insert(entity("urn:x:1", point=[18.07, 59.33], power="on")))
+    await store.write("north", insert(entity("urn:x:2", point=[18.07, 59.33], power="on")))
+    around = (LOCATION, (18.0, 59.3, 18.2, 59.4))
+    power_on = (ValueFilter(D + "power", "in", "str", ("on",)),)
+    assert await ids(store, Selection(bbox=around)) == ["urn:x:1"]
+    assert await ids(store, Selection(bbox=around), "north") == ["urn:x:2"]
+    assert await ids(store, Selection(values=power_on), "north") == ["urn:x:2"]
+    assert await ids(store, Selection(ids=("urn:x:1", "urn:x:2"), values=power_on)) == [
+        "urn:x:1"]
+
+
 async def test_a_tenant_exists_once_something_was_created_in_it(store: EntityStore) -> None:
     assert not await store.has_tenant("north")
     await store.write("north", insert(entity("urn:x:1")))

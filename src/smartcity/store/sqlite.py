@@ -223,8 +223,9 @@ class SqliteStore:
 
     @staticmethod
     def _where(tenant: str, selection: Selection) -> tuple[str, list[Any]]:
-        clauses, params = entity_clauses("e", "entity_types", tenant, selection.ids,
-                                         selection.types)
+        clauses, params = entity_clauses(
+            "e", "entity_types", tenant, selection.ids, selection.types,
+            by_key=selection.bbox is not None or bool(selection.values))
         if selection.attrs is not None:
             marks = ",".join("?" * len(selection.attrs))
             clauses.append("e.pk IN (SELECT a.entity FROM entity_attrs a WHERE a.tenant = ? "

@@ -24,10 +24,15 @@ def type_clause(table: str, entity: str, tenant: str,
 
 
 def entity_clauses(alias: str, table: str, tenant: str, ids: tuple[str, ...] | None,
-                   types: tuple[frozenset[str], ...] | None) -> tuple[list[str], list[Any]]:
+                   types: tuple[frozenset[str], ...] | None,
+                   by_key: bool = False) -> tuple[list[str], list[Any]]:
     """(clauses to AND, parameters) keeping the tenant's entities of ``ids`` and ``types``
-    (None: any)."""
-    clauses = [f"{alias}.tenant = ?"]
+    (None: any). ``by_key``: other clauses name candidate pks from an index (geometry,
+    values), which are then read by primary key; without it SQLite prefers walking all
+    the tenant's entities through the (tenant, id) index and testing each (measured: a
+    near query over 100,000 entities took 18 ms that way, 4 ms by key)."""
+    # A unary + keeps a column's comparison from choosing an index.
+    clauses = [f"+{alias}.tenant = ?" if by_key and ids is None else f"{alias}.tenant = ?"]
     params: list[Any] = [tenant]
     if ids is not None:
         clauses.append(f"{alias}.id IN ({','.join('?' * len(ids))})")
