@@ -1,0 +1,58 @@
+"""The SQLite store copies committed pages into the database file on a thread of its own."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from smartcity.core.ngsild.storage import Write
+from smartcity.store.sqlite import SqliteStore
+from tests.store.test_entity_store import entity
+
+
+def _checkpoint_threads() -> int:
+    return sum(t.name == "sqlite-checkpoints" for t in threading.enumerate())
+
+
+def _entities_in_main_file(folder: Path) -> int:
+    """Entities in a copy of the database file alone, without its WAL."""
+    shutil.copy(folder / "city.db", folder / "copy.db")
+    copy = sqlite3.connect(folder / "copy.db")
+    try:
+        return int(copy.execute("SELECT count(*) FROM entities").fetchone()[0])
+    except sqlite3.OperationalError:  # not even the tables have been copied yet
+        return 0
+    finally:
+        copy.close()
+
+
+async def test_committed_entities_reach_the_database_file_while_the_writer_goes_on(
+        tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "city.db")
+    try:
+        await store.write("", [Write("insert", "urn:x:lamp", entity("urn:x:lamp"))])
+        # The main file alone, without its WAL, holds the entity once it was copied back.
+        deadline = time.monotonic() + 5
+        while not (found := _entities_in_main_file(tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert found == 1
+    finally:
+        await store.close()
+
+
+async def test_closing_the_store_stops_its_checkpoint_thread(tmp_path: Path) -> None:
+    before = _checkpoint_threads()
+    store = SqliteStore(tmp_path / "city.db")
+    assert _checkpoint_threads() == before + 1
+    await store.close()
+    assert _checkpoint_threads() == before
+
+
+async def test_an_in_memory_store_has_no_checkpoint_thread() -> None:
+    before = _checkpoint_threads()
+    store = SqliteStore(":memory:")
+    assert _checkpoint_threads() == before
+    await store.close()
