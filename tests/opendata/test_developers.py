@@ -37,3 +37,17 @@ def test_keys_are_not_handed_out_in_bulk_nor_for_bad_requests(db: str) -> None:
                    for n in range(7)]
         assert answers.count(201) == 4 and answers[-1] == 429
         assert httpx.get(f"{url}/developer/keys/current").status_code == 401
+
+
+def test_each_key_is_held_to_its_own_request_rate(db: str) -> None:
+    live, _ = start_city(db, client_rate=1, client_burst=5)
+    with live as url:
+        keys = [{"X-API-Key": httpx.post(f"{url}/developer/keys", json={
+            "name": "busapp", "email": "dev@busapp.example"}).json()["key"]}
+            for _ in range(2)]
+        flood = [httpx.get(f"{url}/ngsi-ld/v1/entities", params={"type": "Streetlight"},
+                           headers=keys[0]).status_code for _ in range(8)]
+        assert flood[0] == 200 and flood[-1] == 429
+        # Another key of the same developer name has a bucket of its own.
+        assert httpx.get(f"{url}/ngsi-ld/v1/entities", params={"type": "Streetlight"},
+                         headers=keys[1]).status_code == 200
