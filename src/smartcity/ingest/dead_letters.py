@@ -46,7 +46,8 @@ class DeadLetters:
         self._counts: Counter[str] = Counter()
         self._writing = asyncio.Lock()
         # A failed write loses its notes (the store is away), never the ingest loop.
-        self._flushing = Periodic(self.flush, FLUSH_EVERY,
+        # A journal takes every worker's notes at once: no turn to wait for.
+        self._flushing = Periodic(lambda _patience: self.flush(), FLUSH_EVERY,
                                   "rejected measurements could not be written")
 
     def add(self, at: str, transport: str, apikey: str, device_id: str, reason: str,

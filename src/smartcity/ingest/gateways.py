@@ -34,11 +34,11 @@ class GatewayContacts:
             latest[key] = max(latest.get(key, at), at)
         return {gateway: at for (owner, gateway), at in latest.items() if owner == tenant}
 
-    async def flush(self) -> None:
+    async def flush(self, patience: float = 0) -> None:
         noted, self._noted = self._noted, {}
         if noted:
             await in_turn(self.store, KIND, lambda: self._add(noted),
-                          lambda: self._keep(noted))
+                          lambda: self._keep(noted), patience)
 
     async def _add(self, noted: Contacts) -> None:
         stored = await self._stored()

@@ -34,23 +34,27 @@ class Usage:
     async def load(self) -> None:
         self._totals = {r["dataset"]: r["counts"] for r in await self.store.records(USAGE)}
 
-    async def flush(self) -> None:
-        """Add this worker's counts to the stored totals (one worker at a time)."""
+    async def flush(self, patience: float = 0) -> None:
+        """Add this worker's counts to the stored totals (one worker at a time, waiting
+        up to ``patience`` seconds for the turn)."""
         pending, self._pending = self._pending, {}
         if not pending:
             await self.load()
             return
         await in_turn(self.store, USAGE, lambda: self._add(pending),
-                      lambda: self._keep(pending))
+                      lambda: self._keep(pending), patience)
 
     async def _add(self, pending: dict[str, Counter[str]]) -> None:
+        """Each dataset's counts leave ``pending`` once stored: should a later one fail,
+        only the counts not yet stored are kept for the next time."""
         await self.load()
-        for dataset_id, counts in pending.items():
+        for dataset_id in list(pending):
             total = Counter(self._totals.get(dataset_id, {}))
-            total.update(counts)
-            self._totals[dataset_id] = dict(total)
+            total.update(pending[dataset_id])
             await self.store.save_record(USAGE, "", dataset_id, {
-                "dataset": dataset_id, "counts": self._totals[dataset_id]})
+                "dataset": dataset_id, "counts": dict(total)})
+            self._totals[dataset_id] = dict(total)
+            del pending[dataset_id]
 
     def _keep(self, pending: dict[str, Counter[str]]) -> None:
         """Counts not yet stored wait for the next flush."""
