@@ -38,13 +38,14 @@ def _with_tenant(request: Request, response: Response) -> Response:
     return response
 
 
-def _allowed(request: Request) -> list[str]:
-    """The methods of every route at the request's path (the router's own answer names
-    those of the first route only)."""
-    return sorted({method for route in request.app.router.routes
-                   if isinstance(route, Route) and route.methods
-                   and route.matches(request.scope)[0] != Match.NONE
-                   for method in route.methods})
+def _allowed(request: Request) -> str:
+    """The Allow header of a 405: the methods of every route at the request's path (the
+    router's own answer names those of the first route only), but the request's own,
+    which some routes take only to refuse (DELETE .../attrs/ without a name)."""
+    return ", ".join(sorted({method for route in request.app.router.routes
+                             if isinstance(route, Route) and route.methods
+                             and route.matches(request.scope)[0] != Match.NONE
+                             for method in route.methods} - {request.method}))
 
 
 def install(app: Starlette) -> None:
@@ -52,6 +53,8 @@ def install(app: Starlette) -> None:
         response = problem_response(exc)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if exc.status == 405:
+            response.headers["Allow"] = _allowed(request)
         if exc.status in (401, 403):
             platform_of(request).record_act(
                 "denied", request.method, request.url.path,
@@ -71,7 +74,7 @@ def install(app: Starlette) -> None:
         if exc.headers:
             response.headers.update(exc.headers)
         if exc.status_code == 405:
-            response.headers["Allow"] = ", ".join(_allowed(request))
+            response.headers["Allow"] = _allowed(request)
         return response
 
     async def unexpected(request: Request, exc: Exception) -> Response:
