@@ -18,8 +18,10 @@ from smartcity.core.ngsild.instants import format_instant
 from smartcity.core.ngsild.model import Instance
 
 _INT64 = 2**63
-# Below every stored time (a signed 64-bit integer): where reading a series starts.
+# Below and above every stored time (a signed 64-bit integer): where reading a series
+# starts, and where it ends when nothing ends it.
 BEFORE_ALL = -_INT64
+AFTER_ALL = _INT64 - 1
 # The members of an instance that the row's number and time give back alone.
 _PLAIN = frozenset({"type", "value", "observedAt", "createdAt", "modifiedAt"})
 
@@ -52,3 +54,8 @@ def decode(time: int, num: int | float | None, rest: bytes | None) -> Instance:
     for member in NOT_KEPT & body.keys():
         del body[member]
     return body
+
+
+def widened(span: tuple[int, int] | None, first: int, last: int) -> tuple[int, int]:
+    """An entity's span of times taking in one more series' ``first`` and ``last``."""
+    return (first, last) if span is None else (min(span[0], first), max(span[1], last))

@@ -49,7 +49,7 @@ from smartcity.core.ngsild.history_storage import (
     Window,
 )
 from smartcity.core.ngsild.instants import EPOCH, LAST, MICRO
-from smartcity.store.history_rows import BEFORE_ALL, decode, encode
+from smartcity.store.history_rows import AFTER_ALL, BEFORE_ALL, decode, encode, widened
 from smartcity.store.postgres_sql import Params, columns, id_and_type_clauses, json_rows
 from smartcity.store.sqlite_history import (
     _CACHE_LIMIT,
@@ -438,7 +438,7 @@ class PostgresHistory:
                     + " AND ".join(clauses) + " ORDER BY h.pk", *params)]
 
     async def span(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
-                   window: Window) -> dict[str, tuple[int, int]]:
+                   window: Window, folded: bool = False) -> dict[str, tuple[int, int]]:
         async with self.pool.acquire() as conn:
             selected = await _series(conn, tenant, entity_ids, series)
             params = Params()
@@ -446,16 +446,21 @@ class PostgresHistory:
             column, clause = _window(window, params)
             # Two ordered probes a series: min() and max() would scan its whole window.
             probe = f"SELECT {column} FROM history WHERE sid = g.sid{clause} ORDER BY {column}"
-            rows = await conn.fetch(f"SELECT g.sid, ({probe} LIMIT 1), ({probe} DESC LIMIT 1) "
+            probes = [f"({probe} LIMIT 1)", f"({probe} DESC LIMIT 1)"]
+            if folded and window.timeproperty == "observedAt":
+                low = params.add(BEFORE_ALL if window.start is None else window.start)
+                high = params.add(AFTER_ALL if window.end is None else window.end)
+                rollups = (f"SELECT start FROM history_rollups WHERE sid = g.sid AND "
+                           f"start >= {low}::bigint AND start < {high}::bigint ORDER BY start")
+                probes += [f"({rollups} LIMIT 1)", f"({rollups} DESC LIMIT 1)"]
+            rows = await conn.fetch(f"SELECT g.sid, {', '.join(probes)} "
                                     f"FROM unnest({sids}::bigint[]) AS g(sid)", *params)
         owners = {key[0]: key[1] for key in selected}
         spans: dict[str, tuple[int, int]] = {}
-        for sid, low, high in rows:
-            if low is None:
-                continue
-            known = spans.get(owners[sid])
-            spans[owners[sid]] = (low, high) if known is None else \
-                (min(known[0], low), max(known[1], high))
+        for sid, *found in rows:
+            times = [t for t in found if t is not None]
+            if times:
+                spans[owners[sid]] = widened(spans.get(owners[sid]), min(times), max(times))
         return spans
 
     async def instances(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,

@@ -30,7 +30,7 @@ from smartcity.core.ngsild.history_storage import (
     StoredInstance,
     Window,
 )
-from smartcity.store.history_rows import BEFORE_ALL, decode, encode
+from smartcity.store.history_rows import AFTER_ALL, BEFORE_ALL, decode, encode, widened
 from smartcity.store.sqlite_chunks import rows_for_keys
 from smartcity.store.sqlite_readers import Readers
 from smartcity.store.sqlite_types import entity_clauses
@@ -397,21 +397,23 @@ class SqliteHistory:
         return column, clause, params
 
     async def span(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
-                   window: Window) -> dict[str, tuple[int, int]]:
+                   window: Window, folded: bool = False) -> dict[str, tuple[int, int]]:
         column, clause, params = self._window(window)
         # Two ordered probes: min() and max() in one statement would scan the range.
-        first = (f"SELECT {column} FROM history WHERE sid = ?{clause} "
-                 f"ORDER BY {column} LIMIT 1")
-        last = first.replace(" LIMIT 1", " DESC LIMIT 1")
+        probes = [(f"SELECT {column} FROM history WHERE sid = ?{clause} "
+                   f"ORDER BY {column}{way} LIMIT 1", params) for way in ("", " DESC")]
+        if folded and window.timeproperty == "observedAt":
+            bounds = [BEFORE_ALL if window.start is None else window.start,
+                      AFTER_ALL if window.end is None else window.end]
+            probes += [("SELECT start FROM history_rollups WHERE sid = ? AND start >= ? "
+                        f"AND start < ? ORDER BY start{way} LIMIT 1", bounds)
+                       for way in ("", " DESC")]
         spans: dict[str, tuple[int, int]] = {}
         for sid, entity_id, _attr, _dataset in self._series(tenant, entity_ids, series):
-            low = self.db.execute(first, (sid, *params)).fetchone()
-            if low is None:
-                continue
-            high = self.db.execute(last, (sid, *params)).fetchone()
-            known = spans.get(entity_id)
-            spans[entity_id] = (low[0], high[0]) if known is None else \
-                (min(known[0], low[0]), max(known[1], high[0]))
+            times = [row[0] for sql, args in probes
+                     if (row := self.db.execute(sql, (sid, *args)).fetchone()) is not None]
+            if times:
+                spans[entity_id] = widened(spans.get(entity_id), min(times), max(times))
         return spans
 
     async def instances(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,

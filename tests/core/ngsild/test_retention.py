@@ -14,8 +14,11 @@ from smartcity.core.ngsild.errors import BadRequestData
 from smartcity.core.ngsild.history import History, HistoryEntity, HistoryInstance
 from smartcity.core.ngsild.history_storage import Grid, SeriesFilter, Window
 from smartcity.core.ngsild.instants import format_instant, parse_instant
+from smartcity.core.ngsild.query import EntityQuery
 from smartcity.core.ngsild.retention import Retention, RetentionRule
-from smartcity.core.ngsild.storage import EntityStore
+from smartcity.core.ngsild.storage import EntityStore, Selection
+from smartcity.core.ngsild.temporal import TemporalService
+from smartcity.core.ngsild.temporal_query import TemporalQuery
 from smartcity.store.backend import open_store
 
 D = "https://uri.etsi.org/ngsi-ld/default-context/"
@@ -94,3 +97,37 @@ async def test_aggregates_expire_too(store: EntityStore) -> None:
 def test_an_aggregate_period_must_have_a_fixed_length() -> None:
     with pytest.raises(BadRequestData):
         RetentionRule(raw=parse_duration("P1D"), aggregate=parse_duration("P1M"))
+
+
+def _whole_range(timerel: str | None = None, time_at: int | None = None) -> TemporalQuery:
+    window = Window(start=None, end=time_at) if timerel == "before" else Window()
+    return TemporalQuery(window=window, timerel=timerel, time_at=time_at,
+                         representation="aggregatedValues", methods=("totalCount", "sum"),
+                         period=parse_duration("PT0S"))
+
+
+async def test_aggregated_queries_without_a_start_count_the_folded_periods(
+        store: EntityStore) -> None:
+    rule = RetentionRule(raw=parse_duration("P3D"), attr=POWER,
+                         aggregate=parse_duration("P1D"))
+    await Retention(store.history, FixedClock(), [rule]).run()
+    temporal = TemporalService(store.history, FixedClock())
+    everything = SeriesFilter(frozenset({POWER}))
+    for query in (_whole_range(), _whole_range("before", parse_instant(
+            "2026-11-25T12:00:00Z"))):
+        answer, _ = await temporal.retrieve("", "urn:meter:1", query, everything)
+        (whole,) = answer.buckets
+        assert whole.values == {"totalCount": 240, "sum": sum(range(1, 241))}
+
+
+async def test_an_entity_whose_raw_history_is_all_folded_still_has_aggregates(
+        store: EntityStore) -> None:
+    rule = RetentionRule(raw=parse_duration("PT1S"), attr=POWER,
+                         aggregate=parse_duration("P1D"))
+    await Retention(store.history, FixedClock(), [rule]).run()
+    assert await count(store, POWER) == 0
+    temporal = TemporalService(store.history, FixedClock())
+    page = await temporal.query("", EntityQuery(Selection(), None, None), _whole_range(),
+                                SeriesFilter(frozenset({POWER})), 0, 10, False)
+    (entity,) = page.entities
+    assert entity.buckets[0].values["totalCount"] == 240

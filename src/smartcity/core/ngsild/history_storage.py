@@ -105,9 +105,10 @@ class HistoryStore(Protocol):
         """The entities with history that the selection keeps, oldest first."""
 
     async def span(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
-                   window: Window) -> dict[str, tuple[int, int]]:
-        """entity id -> (first, last) time of its instances in the window; entities
-        with none are left out."""
+                   window: Window, folded: bool = False) -> dict[str, tuple[int, int]]:
+        """entity id -> (first, last) time of its instances in the window (with
+        ``folded``, of an observedAt window, the starts of periods folded by retention
+        count as such times too); entities with none are left out."""
 
     async def instances(self, tenant: str, entity_ids: Sequence[str], series: SeriesFilter,
                         window: Window) -> dict[str, list[StoredInstance]]:

@@ -214,8 +214,10 @@ class TemporalService:
         self.access.require(tenant, "read", what="entities")
         entity_head = await self._head(tenant, entity_id)
         if series.attrs is not None:
-            span = await self.store.span(tenant, [entity_id], SeriesFilter(series.attrs),
-                                         Window(temporal.window.timeproperty))
+            span = await self.store.span(
+                tenant, [entity_id], SeriesFilter(series.attrs),
+                Window(temporal.window.timeproperty),
+                folded=temporal.representation == "aggregatedValues")
             if not span:
                 raise ResourceNotFound(f"Entity {entity_id} has none of the attributes "
                                        "asked for")
@@ -233,7 +235,9 @@ class TemporalService:
                                                              query.selection.ids))
         ids = [h.entity_id for h in heads]
         selecting = replace(temporal.window, last=None)
-        present = await self.store.span(tenant, ids, series, selecting)
+        # An aggregated answer also reads the periods retention folded.
+        present = await self.store.span(tenant, ids, series, selecting,
+                                        folded=temporal.representation == "aggregatedValues")
         heads = [h for h in heads if h.entity_id in present]
         if query.predicate is not None:
             loaded = await self.store.instances(tenant, [h.entity_id for h in heads],
@@ -352,7 +356,7 @@ class TemporalService:
         window = replace(temporal.window, last=None)
         if spans is None:
             spans = await self.store.span(tenant, [h.entity_id for h in heads], series,
-                                          window)
+                                          window, folded=True)
         grids: dict[str, Grid] = {}
         nominal: dict[str, int] = {}
         for entity_id in (h.entity_id for h in heads if h.entity_id in spans):
