@@ -54,9 +54,12 @@ async def test_the_wal_starts_over_under_steady_writes(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "city.db")
     store.db.execute("PRAGMA wal_autocheckpoint=50")  # small, to reach it in a test
     try:
-        for n in range(600):  # 600 commits of a page or more each, without a pause
+        for n in range(600):  # commits of about 11 pages each, without a pause
             await _write_one(store, n)
-        assert os.path.getsize(tmp_path / "city.db-wal") < 4 * 50 * 8192
+        # Never started over, the WAL would hold about 6,900 pages; starting over after
+        # the writer's checkpoint, it stays near the mark (80-90 pages measured on an
+        # idle machine, 313 under a full test run): the bound leaves room for a slow one.
+        assert os.path.getsize(tmp_path / "city.db-wal") < 1000 * 8192
     finally:
         await store.close()
 
