@@ -65,5 +65,7 @@ class Checkpointer:
     def close(self) -> None:
         self._stopping = True
         self._wanted.set()
-        if self._thread is not None:
+        # A dropped store is closed by the garbage collector, which may run on this
+        # very thread: it then ends by itself after the copy in progress.
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
