@@ -49,7 +49,7 @@ class Periodic:
             log.exception(self.failure)
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
+        while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.every)
             if self._stopping.is_set():

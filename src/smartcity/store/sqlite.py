@@ -188,13 +188,13 @@ class SqliteStore:
         try:
             result = work()
             db.execute("COMMIT")
-            if self.checkpoints is not None:
-                self.checkpoints.committed()
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             self.history.forget_cached()
             raise
+        if self.checkpoints is not None:
+            self.checkpoints.committed()
         return result
 
     async def close(self) -> None:

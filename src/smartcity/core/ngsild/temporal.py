@@ -217,7 +217,7 @@ class TemporalService:
             span = await self.store.span(
                 tenant, [entity_id], SeriesFilter(series.attrs),
                 Window(temporal.window.timeproperty),
-                folded=temporal.representation == "aggregatedValues")
+                folded=temporal.aggregated)
             if not span:
                 raise ResourceNotFound(f"Entity {entity_id} has none of the attributes "
                                        "asked for")
@@ -237,7 +237,7 @@ class TemporalService:
         selecting = replace(temporal.window, last=None)
         # An aggregated answer also reads the periods retention folded.
         present = await self.store.span(tenant, ids, series, selecting,
-                                        folded=temporal.representation == "aggregatedValues")
+                                        folded=temporal.aggregated)
         heads = [h for h in heads if h.entity_id in present]
         if query.predicate is not None:
             loaded = await self.store.instances(tenant, [h.entity_id for h in heads],
@@ -267,7 +267,7 @@ class TemporalService:
         if not heads:
             return TemporalPage([])
         ids = [h.entity_id for h in heads]
-        if temporal.representation == "aggregatedValues":
+        if temporal.aggregated:
             return TemporalPage(await self._aggregated(tenant, heads, temporal, series,
                                                        spans))
         window = temporal.window

@@ -39,6 +39,11 @@ class TemporalQuery:
     period: Duration = field(default_factory=Duration)
     sys_attrs: bool = False
 
+    @property
+    def aggregated(self) -> bool:
+        """Whether the answer is aggregated (which also reads periods retention folded)."""
+        return self.representation == "aggregatedValues"
+
 
 def parse_temporal(params: Mapping[str, Any], options: set[str],
                    format_name: str | None = None) -> TemporalQuery:

@@ -47,7 +47,7 @@ def render_temporal(entity: TemporalEntity, terms: TermMap, temporal: TemporalQu
     if view.keeps_member("type") and entity.head.types:
         types = [terms.compact(t) for t in entity.head.types]
         out["type"] = types[0] if len(types) == 1 else types
-    if temporal.representation == "aggregatedValues":
+    if temporal.aggregated:
         _aggregated(out, entity, terms, temporal, view)
         return out
     groups: dict[Group, list[StoredInstance]] = {}
